@@ -1,0 +1,38 @@
+# memlab: `make run` and `make test` set everything up on a fresh machine (Python 3.11+ only).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast lint ui clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "memlab needs Python 3.11+, found " + sys.version.split()[0] + " (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+install: $(STAMP) ## create .venv and install memlab with its dev tools
+
+run: $(STAMP) ## run the main job: random labels vs. true labels, logged to MLflow
+	$(PY) -m pipeline +experiment=shuffled_labels
+
+test: $(STAMP) ## run every test, slow ones included
+	$(PY) -m pytest
+
+test-fast: $(STAMP) ## run the tests not marked slow
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+ui: $(STAMP) ## open the MLflow UI on this directory's runs
+	$(VENV)/bin/mlflow ui
+
+clean: ## remove generated runs and outputs (keeps .venv)
+	rm -rf outputs multirun mlruns mlartifacts mlflow.db .pytest_cache

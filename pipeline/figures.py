@@ -1,0 +1,333 @@
+"""Figures for runs and sweeps: learning curves, confusion matrices, first-layer weights, probes.
+
+Every builder is a pure function that returns a fresh :class:`matplotlib.figure.Figure`.
+They never touch ``matplotlib.pyplot``: a ``Figure`` made directly owns its own canvas, so
+no backend is selected, no window can open, and nothing is shared between calls (no
+"current figure", nothing to close). The caller decides where a figure goes, usually
+through :func:`save_figure`, the only function here that writes a file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+DPI = 100
+
+# History key -> line style, per panel. Keys absent from a history are skipped; the dashed
+# clean/corrupted accuracies only exist when some training labels were corrupted.
+_LOSS_CURVES = {
+    "train_loss": dict(label="train", color="C0"),
+    "val_loss": dict(label="validation", color="C1"),
+}
+_ACCURACY_CURVES = {
+    "train_accuracy": dict(label="train", color="C0"),
+    "val_accuracy": dict(label="validation", color="C1"),
+    "train_accuracy_clean": dict(label="train, clean labels", color="C2", linestyle="--"),
+    "train_accuracy_corrupted": dict(label="train, corrupted labels", color="C3", linestyle="--"),
+}
+# Diverging colour map for weights: blue negative, white zero, red positive.
+_CMAP = "RdBu_r"
+# Above this many epochs the curves are drawn without point markers (they would merge).
+_MARKER_MAX_EPOCHS = 30
+
+
+def _as_float(values: Sequence[float | None]) -> np.ndarray:
+    """Return ``values`` as a 1-D float array, with ``None`` turned into NaN (a gap)."""
+    return np.asarray(list(values), dtype=float).reshape(-1)
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    """Return an empty pyplot-free figure with the house defaults."""
+    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
+
+
+def learning_curves(history: Mapping[str, Sequence[float | None]], *, title: str = "") -> Figure:
+    """Plot loss and accuracy per epoch, side by side.
+
+    Parameters
+    ----------
+    history : mapping of str to sequence of float, each of shape (n_epochs,)
+        Per-epoch values; epoch ``i`` (1-based) is entry ``i - 1``. Recognised keys are
+        ``train_loss``, ``val_loss``, ``train_accuracy``, ``val_accuracy`` and, when labels
+        were corrupted, ``train_accuracy_clean`` and ``train_accuracy_corrupted`` (drawn
+        dashed). Missing keys are skipped, other keys ignored; ``None``/NaN values are gaps.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    Figure
+        Two axes: loss (left) and accuracy on a 0..1 scale (right).
+    """
+    fig = _new_figure((10.0, 4.0))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for ax, curves in ((ax_loss, _LOSS_CURVES), (ax_acc, _ACCURACY_CURVES)):
+        for key, style in curves.items():
+            if key not in history:
+                continue
+            values = _as_float(history[key])
+            marker = "o" if values.size <= _MARKER_MAX_EPOCHS else None
+            epochs = np.arange(1, values.size + 1)
+            # clip_on=False keeps a curve sitting exactly on accuracy 1.0 fully visible.
+            ax.plot(epochs, values, marker=marker, markersize=3, clip_on=False, **style)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if ax.get_lines():
+            ax.legend()
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("loss")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(0.0, 1.0)
+    ax_acc.set_title("accuracy")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def confusion_matrix_figure(
+    cm: np.ndarray, *, labels: Sequence[str] | None = None, title: str = ""
+) -> Figure:
+    """Draw a confusion matrix: counts in the cells, colour by fraction of each true class.
+
+    Parameters
+    ----------
+    cm : ndarray of shape (n_classes, n_classes)
+        Counts; row ``i`` is the true class, column ``j`` the predicted class.
+    labels : sequence of str of length n_classes, optional
+        Class names; defaults to ``0 .. n_classes - 1``.
+    title : str
+        Axes title; defaults to "confusion matrix".
+
+    Returns
+    -------
+    Figure
+        One matrix axes whose image holds the row-normalised matrix (rows with no samples
+        are 0), plus a colour bar.
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square (n_classes, n_classes) array, got shape {cm.shape}")
+    n_classes = cm.shape[0]
+    labels = [str(c) for c in range(n_classes)] if labels is None else [str(c) for c in labels]
+    if len(labels) != n_classes:
+        raise ValueError(f"got {len(labels)} labels for a {n_classes}-class confusion matrix")
+
+    row_totals = cm.sum(axis=1, keepdims=True)
+    fractions = np.divide(cm, row_totals, out=np.zeros(cm.shape), where=row_totals > 0)
+
+    side = min(9.0, 2.5 + 0.6 * n_classes)
+    fig = _new_figure((side + 1.0, side))
+    ax = fig.add_subplot()
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="fraction of true class")
+    fontsize = 10 if n_classes <= 10 else 7
+    for i in range(n_classes):
+        for j in range(n_classes):
+            colour = "white" if fractions[i, j] > 0.5 else "black"
+            ax.text(
+                j, i, f"{cm[i, j]:g}", ha="center", va="center", color=colour, fontsize=fontsize
+            )
+    ticks = np.arange(n_classes)
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or "confusion matrix")
+    return fig
+
+
+def weight_tiles(weights: np.ndarray, image_shape: tuple[int, int], *, title: str = "") -> Figure:
+    """Show what each first-layer neuron looks for: one image tile per hidden neuron.
+
+    Each tile is one column of ``weights`` reshaped to the input image, red for positive
+    and blue for negative weights. The colour scale is symmetric around 0 **per tile**:
+    neurons differ a lot in weight norm, and one global scale would wash most tiles out to
+    white, hiding the pattern that is the point of the picture. Tiles are therefore
+    comparable in shape, not in magnitude.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_features, n_hidden)
+        First-layer weights in scikit-learn's ``coefs_[0]`` layout.
+    image_shape : tuple of (int, int)
+        ``(height, width)`` of an input image; ``height * width`` must equal ``n_features``.
+    title : str
+        Figure title; defaults to "first-layer weights (n_hidden neurons)".
+
+    Returns
+    -------
+    Figure
+        One axes holding ``n_hidden`` images in a near-square grid, in neuron order, row by
+        row, plus a colour bar from -max|w| to +max|w| of a tile.
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not 2-D or ``n_features != height * width``.
+    """
+    weights = np.asarray(weights, dtype=float)
+    height, width = (int(s) for s in image_shape)
+    if weights.ndim != 2 or weights.shape[0] != height * width:
+        raise ValueError(
+            f"weights of shape {weights.shape} do not match image_shape {image_shape}: "
+            f"expected ({height * width}, n_hidden) first-layer weights"
+        )
+    n_hidden = weights.shape[1]
+    n_cols = max(1, math.ceil(math.sqrt(n_hidden)))
+    n_rows = max(1, math.ceil(n_hidden / n_cols))
+    gap = max(1, round(0.15 * max(height, width)))  # blank pixels between tiles
+
+    side = min(10.0, max(3.0, 0.45 * n_cols))
+    fig = _new_figure((side + 1.0, side * n_rows / n_cols))  # n_rows <= n_cols
+    ax = fig.add_subplot()
+    # All tiles share one axes (placed by `extent`): one axes per neuron would be slow for
+    # hundreds of neurons and adds nothing.
+    for k in range(n_hidden):
+        tile = weights[:, k].reshape(height, width)
+        vmax = float(np.max(np.abs(tile))) or 1.0  # an all-zero tile stays white
+        row, col = divmod(k, n_cols)
+        left, top = col * (width + gap), -row * (height + gap)
+        box = (left, left + width, top - height, top)
+        ax.imshow(tile, cmap=_CMAP, vmin=-vmax, vmax=vmax, interpolation="nearest", extent=box)
+    ax.set_xlim(-gap, n_cols * (width + gap))
+    ax.set_ylim(-n_rows * (height + gap), gap)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    colour_bar = fig.colorbar(ScalarMappable(Normalize(-1.0, 1.0), _CMAP), ax=ax, shrink=0.6)
+    colour_bar.set_ticks([-1.0, 0.0, 1.0], labels=["-max|w|", "0", "+max|w|"])
+    colour_bar.set_label("weight (scaled per tile)")
+    ax.set_title(title or f"first-layer weights ({n_hidden} neurons)")
+    return fig
+
+
+def class_histogram(fractions: Mapping[str, Sequence[float]], *, title: str = "") -> Figure:
+    """Grouped bars: for each noise kind, the fraction of noise images predicted as each class.
+
+    Parameters
+    ----------
+    fractions : mapping of str to sequence of float, each of shape (n_classes,)
+        Noise kind (e.g. "uniform", "gaussian") to per-class prediction fractions.
+    title : str
+        Axes title; defaults to "predictions on noise images".
+
+    Returns
+    -------
+    Figure
+        One axes with one bar group per class (one bar container per noise kind) and a
+        dotted line at the uniform level ``1 / n_classes``.
+    """
+    if not fractions:
+        raise ValueError("fractions is empty: give at least one noise kind")
+    series = {kind: _as_float(values) for kind, values in fractions.items()}
+    lengths = {values.size for values in series.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"every noise kind needs one fraction per class, got lengths {lengths}")
+    n_classes = lengths.pop()
+
+    fig = _new_figure((max(6.0, 0.6 * n_classes + 2.0), 4.0))
+    ax = fig.add_subplot()
+    classes = np.arange(n_classes)
+    bar_width = 0.8 / len(series)
+    for k, (kind, values) in enumerate(series.items()):
+        offset = (k - (len(series) - 1) / 2) * bar_width
+        ax.bar(classes + offset, values, width=bar_width, label=kind)
+    ax.axhline(1.0 / n_classes, color="grey", linestyle=":", label=f"chance level (1/{n_classes})")
+    ax.set_xticks(classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("fraction of noise images")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend()
+    ax.set_title(title or "predictions on noise images")
+    return fig
+
+
+def metric_vs(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    logx: bool = False,
+) -> Figure:
+    """Plot several metrics against one swept quantity (lines with markers).
+
+    Parameters
+    ----------
+    x : sequence of float, shape (n_points,)
+        The swept values, e.g. label-noise fraction or hidden width.
+    series : mapping of str to sequence of float, each of shape (n_points,)
+        Legend label to values; NaN/``None`` values are left as gaps.
+    xlabel, ylabel, title : str
+        Axis labels and axes title.
+    logx : bool
+        Use a logarithmic x axis (e.g. for widths 16, 32, ..., 1024).
+
+    Returns
+    -------
+    Figure
+        One axes with one line per series.
+    """
+    x_values = _as_float(x)
+    fig = _new_figure((6.0, 4.0))
+    ax = fig.add_subplot()
+    for label, values in series.items():
+        y_values = _as_float(values)
+        if y_values.size != x_values.size:
+            raise ValueError(
+                f"series {label!r} has {y_values.size} values for {x_values.size} x values"
+            )
+        ax.plot(x_values, y_values, marker="o", label=label)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG at ``path``, creating the parent directory.
+
+    Atomic: the image goes to a temporary file in the same directory, then is renamed over
+    ``path``, so a reader never sees a half-written file.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure to save (left open; a pyplot-free figure needs no closing).
+    path : str or PathLike
+        Destination; must end in ``.png``.
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"figures are saved as PNG; give a path ending in .png, not {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes the file private; a figure is for sharing
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=DPI)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,276 @@
+"""The four official MNIST files: where they live, how to fetch them, how to load them.
+
+``load_mnist`` turns the IDX files in a data directory into the project's arrays
+(X float32 ``(n_samples, 784)`` in [0, 1], y int64 ``(n_samples,)`` in 0..9), checking each
+gzipped file against its published md5 first. With ``download=True`` missing files are fetched
+by ``download``, which tries each mirror in turn and only ever moves a complete, verified file
+into place, so an interrupted or corrupted transfer leaves nothing that looks valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from pipeline.errors import ConfigError, DataError
+from pipeline.idx import atomic_open, parse_idx
+
+__all__ = ["DEFAULT_MIRRORS", "MNIST_FILES", "MnistFile", "download", "load_mnist"]
+
+
+class MnistFile(NamedTuple):
+    """One official file: its name, size in bytes and md5 (hex) as published."""
+
+    name: str
+    size: int
+    md5: str
+
+
+#: Per part, the (images, labels) files exactly as published with the MNIST database.
+MNIST_FILES: dict[str, tuple[MnistFile, MnistFile]] = {
+    "train": (
+        MnistFile("train-images-idx3-ubyte.gz", 9_912_422, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        MnistFile("train-labels-idx1-ubyte.gz", 28_881, "d53e105ee54ea40749a09fcbcd1e9432"),
+    ),
+    "test": (
+        MnistFile("t10k-images-idx3-ubyte.gz", 1_648_877, "9fb629c4189551a2d022fa330f9573f3"),
+        MnistFile("t10k-labels-idx1-ubyte.gz", 4_542, "ec29112dd5afa0611ce80d1b7f02629c"),
+    ),
+}
+DEFAULT_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+_OFFICIAL = {f.name: f for files in MNIST_FILES.values() for f in files}
+_SCHEMES = ("http://", "https://", "file://")
+_CHUNK = 1 << 16
+
+
+def load_mnist(
+    data_dir: str | os.PathLike,
+    parts: Iterable[str] | str = ("train", "test"),
+    *,
+    download: bool = False,
+    mirrors: Iterable[str] = DEFAULT_MIRRORS,
+    verify: bool = True,
+    timeout: float = 30.0,
+    checksums: Mapping[str, str] | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Load MNIST parts from the IDX files in ``data_dir``, downloading missing ones if asked.
+
+    Each file is looked for under its official name (``*.gz``) and its un-gzipped name.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+        Directory holding (or to receive) the files.
+    parts : iterable of {"train", "test"} or str
+        Which parts to load, in the order they are returned.
+    download, mirrors, timeout
+        Fetch missing files from these base URLs (see :func:`download`).
+    verify : bool
+        Check each gzipped file's md5 (un-gzipped files have no published sum).
+    checksums : mapping of str to str, optional
+        File name -> md5, overriding the published sums (e.g. for test fixtures).
+
+    Returns
+    -------
+    dict of str to (X, y)
+        ``X`` float32 ``(n_samples, 784)`` with pixels scaled into [0, 1];
+        ``y`` int64 ``(n_samples,)`` with classes 0..9.
+
+    Raises
+    ------
+    ConfigError
+        If a part name is unknown or a mirror is not a usable URL.
+    DataError
+        If a file is missing (and ``download`` is off), cannot be fetched, fails its md5,
+        or does not hold MNIST-shaped images with matching labels.
+    """
+    data_dir = Path(data_dir)
+    parts = _check_parts(parts)
+    names = [f.name for part in parts for f in MNIST_FILES[part]]
+    paths = {name: _find(data_dir, name) for name in names}
+    missing = [name for name, path in paths.items() if path is None]
+    if missing and not download:
+        raise DataError(
+            f"MNIST file(s) {', '.join(missing)} not found in {data_dir.resolve()} (also looked "
+            "for the names without .gz); set data.download=true or put the files there by hand"
+        )
+    for name in missing:
+        paths[name] = _fetch(name, data_dir, mirrors, timeout=timeout, checksums=checksums)
+    md5s = _md5s(checksums) if verify else {}
+    out = {}
+    for part in parts:
+        image_path, label_path = (paths[f.name] for f in MNIST_FILES[part])
+        images, labels = _read(image_path, md5s), _read(label_path, md5s)
+        out[part] = _to_arrays(images, labels, image_path, label_path)
+    return out
+
+
+def download(
+    name: str,
+    data_dir: str | os.PathLike,
+    mirrors: Iterable[str] = DEFAULT_MIRRORS,
+    *,
+    timeout: float = 30.0,
+    checksums: Mapping[str, str] | None = None,
+) -> Path:
+    """Fetch one file into ``data_dir``, trying each mirror until one gives verified bytes.
+
+    The file is streamed into a hidden temporary file in ``data_dir`` (created if needed);
+    its byte count and md5 are checked before it is moved into place as ``data_dir / name``,
+    which is returned. A mismatch is refused and the next mirror tried. Whatever goes
+    wrong, no partial file is left behind.
+
+    Parameters
+    ----------
+    name : str
+        File name, e.g. ``"t10k-labels-idx1-ubyte.gz"``; must have a known md5.
+    data_dir : str or os.PathLike
+        Destination directory.
+    mirrors : iterable of str
+        Base URLs (http://, https:// or file://), tried in order; ``name`` is appended.
+    timeout : float
+        Seconds to wait on a stalled connection, per mirror.
+    checksums : mapping of str to str, optional
+        File name -> md5, overriding the published sums (the published sizes then
+        no longer apply).
+
+    Raises
+    ------
+    ConfigError
+        If no md5 is known for ``name`` or a mirror is not a usable URL.
+    DataError
+        If ``data_dir`` cannot be created or no mirror delivered the right bytes.
+    """
+    md5s = _md5s(checksums)
+    if name not in md5s:
+        raise ConfigError(f"no md5 known for {name!r}; known files: {', '.join(md5s)}")
+    md5 = md5s[name].lower()
+    official = _OFFICIAL.get(name)
+    # The published size only applies to the published bytes, not to an overridden checksum.
+    size = official.size if official is not None and official.md5 == md5 else None
+    mirrors = (mirrors,) if isinstance(mirrors, str) else tuple(mirrors)
+    if not mirrors or not all(str(m).lower().startswith(_SCHEMES) for m in mirrors):
+        raise ConfigError(
+            "data.mirrors must be a non-empty list of base URLs starting with "
+            f"{', '.join(_SCHEMES)}, got {list(mirrors)}"
+        )
+    data_dir = Path(data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create data directory {data_dir}: {exc}") from exc
+    target = data_dir / name
+    last_error = ""
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + name
+        try:
+            _fetch_verified(url, target, md5, size, timeout)
+            return target
+        except (OSError, http.client.HTTPException, ValueError, _Refused) as exc:
+            last_error = f"{url}: {' '.join(str(exc).split()) or type(exc).__name__}"
+    raise DataError(
+        f"could not fetch {name} from any of {len(mirrors)} mirror(s) (last error: "
+        f"{last_error}); there may be no network: download the MNIST files elsewhere "
+        f"(e.g. from {mirrors[0]}) and put them in {data_dir.resolve()} by hand"
+    )
+
+
+_fetch = download  # load_mnist's ``download`` flag shadows the function inside its body
+
+
+class _Refused(Exception):
+    """A mirror answered, but with the wrong bytes."""
+
+
+def _fetch_verified(url: str, target: Path, md5: str, size: int | None, timeout: float) -> None:
+    """Stream ``url`` into ``target`` atomically, raising if size or md5 are wrong."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_open(target) as f:
+        digest = hashlib.md5(usedforsecurity=False)
+        n_bytes = 0
+        while chunk := response.read(_CHUNK):
+            n_bytes += len(chunk)
+            if size is not None and n_bytes > size:
+                raise _Refused(f"more than the expected {size} bytes")
+            digest.update(chunk)
+            f.write(chunk)
+        promised = response.headers.get("Content-Length")
+        if promised is not None and promised.isdigit() and int(promised) != n_bytes:
+            raise _Refused(f"transfer interrupted after {n_bytes} of {promised} bytes")
+        if size is not None and n_bytes != size:
+            raise _Refused(f"got {n_bytes} bytes, expected {size}")
+        if digest.hexdigest() != md5:
+            raise _Refused(f"md5 mismatch (expected {md5}, got {digest.hexdigest()})")
+
+
+def _check_parts(parts: Iterable[str] | str) -> tuple[str, ...]:
+    """Validate part names; a single string means one part. Duplicates are dropped."""
+    parts = (parts,) if isinstance(parts, str) else tuple(dict.fromkeys(parts))
+    if not parts or any(part not in MNIST_FILES for part in parts):
+        raise ConfigError(
+            f"data.parts must be a non-empty list of {' and '.join(MNIST_FILES)}, got {list(parts)}"
+        )
+    return parts
+
+
+def _md5s(checksums: Mapping[str, str] | None) -> dict[str, str]:
+    """Published md5 per file name, updated by ``checksums``."""
+    return {name: f.md5 for name, f in _OFFICIAL.items()} | dict(checksums or {})
+
+
+def _find(data_dir: Path, name: str) -> Path | None:
+    """The gzipped file if present, else the un-gzipped one, else None."""
+    candidates = (data_dir / name, data_dir / name.removesuffix(".gz"))
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def _read(path: Path, md5s: Mapping[str, str]) -> np.ndarray:
+    """Read an IDX file, checking the md5 of a gzipped file named in ``md5s``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    expected = md5s.get(path.name)
+    if expected is not None:
+        actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if actual != expected.lower():
+            raise DataError(
+                f"{path}: md5 mismatch (expected {expected}, got {actual}); the file is "
+                "corrupt or not the official one: delete it and download again"
+            )
+    return parse_idx(data, str(path))
+
+
+def _to_arrays(
+    images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check MNIST shapes and ranges; return X float32 (n, 784) in [0, 1] and y int64 (n,)."""
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise DataError(
+            f"{image_path}: expected uint8 images of shape (n, 28, 28), "
+            f"got {images.dtype} of shape {images.shape}"
+        )
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise DataError(
+            f"{label_path}: expected 1-D uint8 labels, got {labels.dtype} of shape {labels.shape}"
+        )
+    if len(images) != len(labels):
+        raise DataError(
+            f"{image_path} has {len(images)} images but {label_path} has {len(labels)} "
+            "labels; the files do not belong together"
+        )
+    if labels.size and labels.max() > 9:
+        bad = np.unique(labels[labels > 9])
+        raise DataError(f"{label_path}: labels must be in 0..9, found {bad.tolist()}")
+    # Divide in float32 (no float64 intermediate): exact, so 255 maps to 1.0 exactly.
+    X = np.divide(images.reshape(len(images), -1), np.float32(255), dtype=np.float32)
+    return X, labels.astype(np.int64)

@@ -1,0 +1,289 @@
+"""Memorization probes: corrupt what a network is trained on, then ask what it does with noise.
+
+Three families of probe, all pure functions of arrays and a seed:
+
+- **Label corruption** (Zhang et al. 2017, "Understanding deep learning requires rethinking
+  generalization"): a fraction of training labels is shuffled or redrawn, so those examples
+  can only be fitted by memorizing them; ``split_accuracy`` tracks clean and corrupted apart.
+- **Input randomization** (the same paper, section 2.1): the training images are replaced by
+  permuted or synthetic pixels while the true labels are kept.
+- **Noise inputs** after training: ``noise_metrics`` summarises which digits the model sees in
+  pure noise, and how confidently.
+
+Only the training split is ever corrupted; validation and test keep true labels and inputs
+(except under ``shuffled_pixels``: see ``randomize_inputs`` for why).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from pipeline.errors import ConfigError
+
+LABEL_MODES = ("shuffle", "random")
+INPUT_KINDS = ("none", "shuffled_pixels", "random_pixels", "gaussian")
+NOISE_KINDS = ("uniform", "gaussian")
+
+
+@dataclass(frozen=True)
+class LabelCorruption:
+    """Training labels after corruption, and which examples were chosen.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n_samples,), int64
+        The labels to train on.
+    corrupted : ndarray of shape (n_samples,), bool
+        True for the examples chosen for corruption. A chosen label may still be the true one
+        (a shuffle can put it back, a random draw can hit it): this marks "chosen", not "wrong".
+    """
+
+    labels: np.ndarray
+    corrupted: np.ndarray
+
+
+def corrupt_labels(
+    y: np.ndarray, fraction: float, mode: str, *, n_classes: int, seed: int
+) -> LabelCorruption:
+    """Corrupt exactly ``round(fraction * n_samples)`` training labels, chosen uniformly.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,), int
+        True training labels in ``0 .. n_classes - 1``. Not modified.
+    fraction : float
+        Fraction of examples to corrupt, in [0, 1] (config ``probe.labels.fraction``).
+    mode : {"shuffle", "random"}
+        ``"shuffle"`` permutes the chosen labels among themselves, so the class counts stay
+        exactly the same. ``"random"`` replaces each chosen label with a class drawn uniformly
+        from ``0 .. n_classes - 1``, as in Zhang et al. 2017 (config ``probe.labels.mode``).
+    n_classes : int
+        Number of classes, used by ``"random"``.
+    seed : int
+        Seed for ``np.random.default_rng``; the same seed gives the same corruption.
+
+    Returns
+    -------
+    LabelCorruption
+        ``labels`` (int64, a new array) and the boolean ``corrupted`` mask.
+
+    Raises
+    ------
+    ConfigError
+        If ``fraction`` is outside [0, 1] or ``mode`` is unknown.
+    """
+    if not 0.0 <= fraction <= 1.0:  # also rejects NaN
+        raise ConfigError(f"probe.labels.fraction must be in [0, 1], got {fraction}")
+    if mode not in LABEL_MODES:
+        raise ConfigError(f"probe.labels.mode: {mode!r} is not one of {', '.join(LABEL_MODES)}")
+    labels = np.array(y, dtype=np.int64)  # always a copy
+    if labels.ndim != 1:
+        raise ValueError(f"y must have shape (n_samples,), got {labels.shape}")
+    n = labels.shape[0]
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(n, size=round(fraction * n), replace=False)
+    if mode == "shuffle":
+        labels[chosen] = rng.permutation(labels[chosen])
+    else:
+        labels[chosen] = rng.integers(0, n_classes, size=chosen.size)
+    corrupted = np.zeros(n, dtype=bool)
+    corrupted[chosen] = True
+    return LabelCorruption(labels=labels, corrupted=corrupted)
+
+
+def randomize_inputs(
+    kind: str, X_train: np.ndarray, others: Sequence[np.ndarray] = (), *, seed: int
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Replace the training images by randomized ones, keeping the true labels.
+
+    Parameters
+    ----------
+    kind : {"none", "shuffled_pixels", "random_pixels", "gaussian"}
+        The randomization (config ``probe.inputs``):
+
+        - ``"none"``: inputs returned as they are (not copied).
+        - ``"shuffled_pixels"``: one pixel permutation, drawn once, applied to every image of
+          ``X_train`` and of every array in ``others``. It is a fixed relabelling of the input
+          coordinates, so a fully connected network can learn it as well as the original; the
+          held-out data must go through the same permutation or it would be a different task.
+        - ``"random_pixels"``: every training image gets its own independent permutation, which
+          destroys all spatial structure while keeping each image's pixel histogram.
+          ``others`` are returned unchanged.
+        - ``"gaussian"``: every training image is replaced by Gaussian noise with the
+          *per-feature* (per-pixel) mean and std of ``X_train``, not global ones: each input unit
+          keeps its scale on real digits (always-blank border pixels stay blank), and all that is
+          removed is the structure tying pixels to each other and to the label. Not clipped, so
+          the moments match exactly in expectation. ``others`` are returned unchanged.
+    X_train : ndarray of shape (n_train, n_features)
+        Training inputs. Not modified.
+    others : sequence of ndarray, each of shape (n_i, n_features)
+        Held-out inputs (validation, test). Not modified.
+    seed : int
+        Seed for ``np.random.default_rng``.
+
+    Returns
+    -------
+    X_train_new : ndarray of shape (n_train, n_features)
+    others_new : tuple of ndarray, one per entry of ``others``
+        Shapes and dtypes are kept.
+
+    Raises
+    ------
+    ConfigError
+        If ``kind`` is unknown.
+    """
+    if kind not in INPUT_KINDS:
+        raise ConfigError(f"probe.inputs: {kind!r} is not one of {', '.join(INPUT_KINDS)}")
+    _check_2d(X_train)
+    others = tuple(others)
+    for X in others:
+        _check_2d(X, n_features=X_train.shape[1])
+    rng = np.random.default_rng(seed)
+    if kind == "none":
+        return X_train, others
+    if kind == "shuffled_pixels":
+        perm = rng.permutation(X_train.shape[1])  # (n_features,)
+        return X_train[:, perm], tuple(X[:, perm] for X in others)
+    if kind == "random_pixels":
+        # Shuffles each row independently (a copy); no (n_train, n_features) key matrix needed.
+        return rng.permuted(X_train, axis=1), others
+    return _gaussian_like(rng, X_train, X_train.shape[0]), others
+
+
+def noise_images(kind: str, n: int, *, reference: np.ndarray, seed: int) -> np.ndarray:
+    """Draw images of pure noise to show a trained model.
+
+    Parameters
+    ----------
+    kind : {"uniform", "gaussian"}
+        ``"uniform"``: every pixel drawn from U[0, 1]. ``"gaussian"``: every pixel drawn from a
+        Gaussian with the per-feature mean and standard deviation of ``reference`` (the same
+        choice as ``randomize_inputs``), then clipped to [0, 1], the range of real pixels.
+    n : int
+        Number of images.
+    reference : ndarray of shape (n_ref, n_features)
+        The training inputs: they fix n_features, the dtype and the Gaussian's moments.
+    seed : int
+        Seed for ``np.random.default_rng``.
+
+    Returns
+    -------
+    ndarray of shape (n, n_features)
+        Noise images with the dtype of ``reference``.
+
+    Raises
+    ------
+    ConfigError
+        If ``kind`` is unknown.
+    """
+    if kind not in NOISE_KINDS:
+        raise ConfigError(f"probe.noise.kinds: {kind!r} is not one of {', '.join(NOISE_KINDS)}")
+    _check_2d(reference)
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        noise = rng.random((n, reference.shape[1]), dtype=_draw_dtype(reference))
+        return noise.astype(reference.dtype, copy=False)
+    return np.clip(_gaussian_like(rng, reference, n), 0, 1)
+
+
+def noise_metrics(kind: str, proba_noise: np.ndarray, proba_real: np.ndarray) -> dict[str, float]:
+    """Summarise a trained model's predictions on noise, against real held-out digits.
+
+    Parameters
+    ----------
+    kind : str
+        Noise kind, used only to name the metrics.
+    proba_noise : ndarray of shape (n_noise, n_classes)
+        Predicted class probabilities on noise images.
+    proba_real : ndarray of shape (n_real, n_classes)
+        Predicted class probabilities on held-out real digits.
+
+    Returns
+    -------
+    dict of str to float
+        Flat, ready for MLflow; every name starts with ``noise_{kind}_``:
+
+        - ``class_{k}`` for each class k: fraction of noise images predicted as k (sum to 1);
+        - ``top_class``: the most predicted class (the lowest on a tie);
+        - ``mean_max_prob``: mean confidence (max probability) on noise;
+        - ``frac_max_prob_gt_0.9``: fraction of noise images predicted with confidence > 0.9;
+        - ``real_mean_max_prob``: mean confidence on the real digits, for comparison;
+        - ``auroc``: how well confidence separates real (positive) from noise; 0.5 means the
+          model is as sure about noise as about digits, 1.0 that it is always surer on digits.
+    """
+    _check_2d(proba_noise)
+    _check_2d(proba_real, n_features=proba_noise.shape[1])
+    if not (len(proba_noise) and len(proba_real)):
+        raise ValueError("noise_metrics needs at least one noise and one real prediction")
+    n_classes = proba_noise.shape[1]
+    counts = np.bincount(proba_noise.argmax(axis=1), minlength=n_classes)  # (n_classes,)
+    fractions = counts / len(proba_noise)
+    max_noise = proba_noise.max(axis=1)  # (n_noise,)
+    max_real = proba_real.max(axis=1)  # (n_real,)
+    is_real = np.concatenate([np.ones(len(max_real)), np.zeros(len(max_noise))])
+    prefix = f"noise_{kind}_"
+    metrics = {f"{prefix}class_{k}": float(fractions[k]) for k in range(n_classes)}
+    metrics[f"{prefix}top_class"] = float(counts.argmax())
+    metrics[f"{prefix}mean_max_prob"] = float(max_noise.mean())
+    metrics[f"{prefix}frac_max_prob_gt_0.9"] = float((max_noise > 0.9).mean())
+    metrics[f"{prefix}real_mean_max_prob"] = float(max_real.mean())
+    metrics[f"{prefix}auroc"] = float(roc_auc_score(is_real, np.concatenate([max_real, max_noise])))
+    return metrics
+
+
+def split_accuracy(
+    y_pred: np.ndarray, y_trained: np.ndarray, corrupted: np.ndarray
+) -> tuple[float | None, float | None]:
+    """Accuracy against the trained-on labels, on the clean and on the corrupted examples.
+
+    Parameters
+    ----------
+    y_pred : ndarray of shape (n_samples,), int
+        Predicted classes on the training split.
+    y_trained : ndarray of shape (n_samples,), int
+        The labels the model was trained on (``LabelCorruption.labels``).
+    corrupted : ndarray of shape (n_samples,), bool
+        ``LabelCorruption.corrupted``.
+
+    Returns
+    -------
+    clean : float or None
+        Accuracy on examples not chosen for corruption; None if there are none.
+    corrupted : float or None
+        Accuracy on the chosen examples (how much is memorized); None if there are none.
+    """
+    y_pred, y_trained = np.asarray(y_pred), np.asarray(y_trained)
+    corrupted = np.asarray(corrupted, dtype=bool)
+    if not y_pred.shape == y_trained.shape == corrupted.shape == (len(y_pred),):
+        raise ValueError(
+            f"need (n_samples,) arrays, got {y_pred.shape}, {y_trained.shape}, {corrupted.shape}"
+        )
+    hit = y_pred == y_trained  # (n_samples,)
+
+    def _accuracy(mask: np.ndarray) -> float | None:
+        return float(hit[mask].mean()) if mask.any() else None
+
+    return _accuracy(~corrupted), _accuracy(corrupted)
+
+
+def _gaussian_like(rng: np.random.Generator, X: np.ndarray, n: int) -> np.ndarray:
+    """Draw ``(n, n_features)`` Gaussian noise with the per-feature mean and std of ``X``."""
+    dtype = _draw_dtype(X)  # float32 for float32 data: half the memory on full MNIST
+    mean = X.mean(axis=0, dtype=np.float64).astype(dtype)  # (n_features,)
+    std = X.std(axis=0, dtype=np.float64).astype(dtype)  # (n_features,)
+    noise = rng.standard_normal((n, X.shape[1]), dtype=dtype)  # (n, n_features)
+    noise *= std
+    noise += mean
+    return noise.astype(X.dtype, copy=False)
+
+
+def _draw_dtype(X: np.ndarray) -> type[np.floating]:
+    """The dtype to draw random numbers in: float32 for float32 data, else float64."""
+    return np.float32 if X.dtype == np.float32 else np.float64
+
+
+def _check_2d(X: np.ndarray, n_features: int | None = None) -> None:
+    if np.ndim(X) != 2 or (n_features is not None and X.shape[1] != n_features):
+        raise ValueError(f"expected shape (n_samples, {n_features or 'n_features'}), got {X.shape}")

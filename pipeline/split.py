@@ -1,0 +1,83 @@
+"""Seeded, stratified train / validation / test splits, and a fingerprint to recognise them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The three parts of a pool. X arrays are (n, n_pixels) float32, y arrays (n,) int64."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+def check_fractions(train: float, val: float, test: float) -> None:
+    """Refuse fractions that are not all positive or do not add up to 1."""
+    parts = {"split.train": train, "split.val": val, "split.test": test}
+    for key, value in parts.items():
+        if not 0 < value < 1:
+            raise ConfigError(f"{key} must be a fraction in (0, 1), got {value}")
+    total = train + val + test
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"split.train + split.val + split.test must add up to 1, got {total:g}")
+
+
+def _stratified_take(y: np.ndarray, fraction: float, rng: np.random.Generator):
+    """Indices of a stratified sample of ``fraction`` of ``y`` and of the rest."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    seed = int(rng.integers(2**31 - 1))
+    try:
+        taken, rest = train_test_split(index, train_size=fraction, stratify=y, random_state=seed)
+    except ValueError as err:  # e.g. a class too small to appear in every part
+        raise ConfigError(f"split: cannot stratify {len(y)} examples this way ({err})") from None
+    return np.sort(taken), np.sort(rest)
+
+
+def stratified_split(
+    X: np.ndarray, y: np.ndarray, *, train: float, val: float, test: float, seed: int
+) -> Splits:
+    """Split ``(X, y)`` into stratified train / validation / test parts.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    train, val, test : fractions of the pool, each in (0, 1), adding up to 1
+    seed : the only source of randomness; the same seed gives the same split
+
+    Returns
+    -------
+    Splits
+    """
+    check_fractions(train, val, test)
+    rng = np.random.default_rng(seed)
+    train_idx, rest = _stratified_take(y, train, rng)
+    val_in_rest, test_in_rest = _stratified_take(y[rest], val / (val + test), rng)
+    val_idx, test_idx = rest[val_in_rest], rest[test_in_rest]
+    return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx])
+
+
+def fingerprint(splits: Splits) -> str:
+    """A short SHA-256 over every array's dtype, shape and bytes: equal splits, equal prints."""
+    digest = hashlib.sha256()
+    for field in fields(splits):
+        array = np.ascontiguousarray(getattr(splits, field.name))
+        digest.update(f"{field.name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,145 @@
+"""The MLflow edge: where runs are stored, what each run records, and how a run ends.
+
+Only this module imports MLflow. A run records the whole composed config as flattened params
+(dotted keys that match Hydra override syntax, logged in batches), the resolved config as an
+artifact, tags (git commit, data fingerprint, ...) and per-epoch metrics with ``step=epoch``.
+A run that raises is marked FAILED with the error on it; Ctrl-C marks it KILLED. What was
+logged before is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+# MLflow accepts at most this many params / metrics per log_batch call.
+_PARAM_BATCH = 100
+_METRIC_BATCH = 1000
+
+
+def configure(tracking_uri: str | None, experiment_name: str) -> str:
+    """Point MLflow at ``tracking_uri`` (None keeps MLflow's default) and choose the experiment.
+
+    Returns the experiment id. MLflow's own INFO chatter (creating tables, creating the
+    experiment) is silenced so that the screen shows only the run's summary or its error.
+    """
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.set_experiment(experiment_name).experiment_id
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"model": {"lr": 3}}`` -> ``{"model.lr": "3"}``; lists as ``[16,16]`` (override syntax)."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            flat[name] = json.dumps(list(value), separators=(",", ":"))
+        elif value is None:
+            flat[name] = "null"
+        elif isinstance(value, bool):
+            flat[name] = "true" if value else "false"
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def git_tags(directory: Path | str = ".") -> dict[str, str]:
+    """The git commit (and whether the tree was dirty) of ``directory``, when it is a checkout."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return {}
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": "true" if dirty else "false"}
+
+
+@contextlib.contextmanager
+def run(
+    name: str | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[str]:
+    """Start a run (a child of ``parent_run_id`` if given), yield its id, and end it honestly.
+
+    FINISHED on success; FAILED with the error recorded as the ``error`` tag when an exception
+    escapes; KILLED on Ctrl-C. The exception is re-raised.
+    """
+    client = MlflowClient()
+    active = mlflow.start_run(
+        run_name=name, tags=dict(tags or {}), parent_run_id=parent_run_id, nested=True
+    )
+    run_id = active.info.run_id
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        client.set_tag(run_id, "error", "interrupted (Ctrl-C)")
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException as err:
+        client.set_tag(run_id, "error", f"{type(err).__name__}: {err}"[:5000])
+        mlflow.end_run(status="FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+def log_params(run_id: str, params: Mapping[str, str]) -> None:
+    """Log params in batches (never one call per value)."""
+    items = [Param(k, v[:6000]) for k, v in params.items()]
+    client = MlflowClient()
+    for i in range(0, len(items), _PARAM_BATCH):
+        client.log_batch(run_id, params=items[i : i + _PARAM_BATCH], synchronous=True)
+
+
+def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
+    MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_metrics(run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    """Log finite metrics in one call; a NaN or inf is refused, never recorded as a result."""
+    import math
+    import time
+
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"refusing to record non-finite metrics: {', '.join(bad)}")
+    stamp = int(time.time() * 1000)
+    items = [Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+    client = MlflowClient()
+    for i in range(0, len(items), _METRIC_BATCH):
+        client.log_batch(run_id, metrics=items[i : i + _METRIC_BATCH])
+
+
+def log_text(run_id: str, text: str, artifact_file: str) -> None:
+    MlflowClient().log_text(run_id, text, artifact_file)
+
+
+def log_dict(run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
+    MlflowClient().log_dict(run_id, dict(data), artifact_file)
+
+
+def tracking_uri() -> str:
+    return mlflow.get_tracking_uri()

@@ -1,0 +1,86 @@
+"""The epoch loop shared by both models: train one epoch, measure, report, maybe stop.
+
+Plain Python over arrays: it knows nothing of Hydra or MLflow. Whoever calls it passes an
+``on_epoch`` callback to log or draw a progress bar.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.evaluate import evaluate
+
+
+@dataclass
+class TrainResult:
+    """What happened during training.
+
+    ``history`` maps each per-epoch metric to its values for epochs 1..``epochs``;
+    ``epochs_to_fit`` is the first epoch whose training accuracy reached the threshold (or None).
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs: int = 0
+    epochs_to_fit: int | None = None
+    fit_seconds: float = 0.0
+
+
+def train_epochs(
+    model,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    classes: np.ndarray,
+    max_epochs: int,
+    fit_threshold: float = 1.0,
+    stop_at_fit: bool = False,
+    corrupted: np.ndarray | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` one ``partial_fit`` epoch at a time and measure every epoch.
+
+    Training metrics are the epoch's running ones (each example scored in its mini-batch just
+    before that batch's update, so they cost nothing); validation metrics are measured after
+    the epoch.
+
+    Parameters
+    ----------
+    model : NumpyMLP or SklearnMLP (anything with partial_fit, loss_curve_, epoch_correct_)
+    X_train : ndarray (n_train, n_features); y_train : ndarray (n_train,), the labels trained on
+    X_val : ndarray (n_val, n_features); y_val : ndarray (n_val,), true labels
+    classes : every class label, for the first partial_fit
+    max_epochs : epochs to run at most
+    fit_threshold : training accuracy that counts as fitted
+    stop_at_fit : stop at the first epoch that reaches ``fit_threshold``
+    corrupted : bool (n_train,) or None; when given, also report ``train_accuracy_clean`` and
+        ``train_accuracy_corrupted`` (against the labels trained on)
+    on_epoch : called as ``on_epoch(epoch, metrics)`` after every epoch
+    """
+    result = TrainResult()
+    for epoch in range(1, max_epochs + 1):
+        start = time.perf_counter()
+        model.partial_fit(X_train, y_train, classes=classes)
+        result.fit_seconds += time.perf_counter() - start
+        correct = model.epoch_correct_
+        metrics = {"train_loss": model.loss_curve_[-1], "train_accuracy": float(correct.mean())}
+        if corrupted is not None and corrupted.any() and not corrupted.all():
+            metrics["train_accuracy_clean"] = float(correct[~corrupted].mean())
+            metrics["train_accuracy_corrupted"] = float(correct[corrupted].mean())
+        val = evaluate(model, X_val, y_val)
+        metrics["val_loss"], metrics["val_accuracy"] = val["loss"], val["accuracy"]
+        for name, value in metrics.items():
+            result.history.setdefault(name, []).append(value)
+        result.epochs = epoch
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if result.epochs_to_fit is None and metrics["train_accuracy"] >= fit_threshold:
+            result.epochs_to_fit = epoch
+            if stop_at_fit:
+                break
+    return result

@@ -1,0 +1,92 @@
+"""The real command line, end to end, into a temporary MLflow store (never a mock)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli, search, store_uri
+
+FAST = ["model.max_epochs=3", "train.progress=false"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    result = run_cli(workdir, *FAST, "seed=7")
+    return workdir, result
+
+
+def test_run_prints_a_summary_and_exits_zero(finished_run):
+    workdir, result = finished_run
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout and "mlflow ui" in result.stdout
+
+
+def test_run_is_recorded_completely(finished_run):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    workdir, _ = finished_run
+    runs = search(workdir)
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["status"] == "FINISHED"
+    # The whole composed config, as dotted keys that are valid Hydra overrides.
+    assert run["params.model.learning_rate"] == "3.0"
+    assert run["params.model.hidden_layer_sizes"] == "[16,16]"
+    assert run["params.seed"] == "7" and run["params.data.name"] == "digits"
+    assert run["tags.data_fingerprint"] and run["tags.model"] == "numpy_mlp"
+    for metric in ("test_accuracy", "test_loss", "epochs", "fit_seconds", "n_params"):
+        assert f"metrics.{metric}" in runs.columns and run[f"metrics.{metric}"] == run[f"metrics.{metric}"]
+    assert run["metrics.epochs"] == 3
+    assert run["metrics.n_params"] == 64 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10
+    client = MlflowClient(store_uri(workdir))
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        history = client.get_metric_history(run["run_id"], name)
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == [1, 2, 3]
+    config = mlflow.artifacts.load_text(f"runs:/{run['run_id']}/config.yaml")
+    assert "hidden_layer_sizes" in config
+    cm = json.loads(mlflow.artifacts.load_text(f"runs:/{run['run_id']}/confusion_matrix.json"))
+    assert sum(map(sum, cm["rows_true_cols_predicted"])) == 270  # the test split
+
+
+def test_same_seed_same_numbers_different_seed_different(finished_run, tmp_path):
+    workdir, _ = finished_run
+    again = run_cli(workdir, *FAST, "seed=7")
+    other = run_cli(workdir, *FAST, "seed=8")
+    assert again.returncode == 0 and other.returncode == 0
+    runs = search(workdir)
+    metrics = [c for c in runs.columns if c.startswith("metrics.") and c != "metrics.fit_seconds"]
+    first, second, third = (runs.iloc[i] for i in range(3))
+    assert all(first[m] == second[m] for m in metrics)
+    assert first["tags.data_fingerprint"] == second["tags.data_fingerprint"]
+    assert first["metrics.test_loss"] != third["metrics.test_loss"]
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("model.activation=softsign", "model.activation"),
+        ("model.learning_rate=-1", "model.learning_rate"),
+        ("model.hidden_layer_sizes=[16,0]", "model.hidden_layer_sizes"),
+        ("split.train=0.9", "add up to 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(workdir, override, words):
+    result = run_cli(workdir, override)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+    assert not (workdir / "mlflow.db").exists()  # refused before any run was started
+
+
+def test_divergence_fails_the_run_and_exits_nonzero(workdir):
+    result = run_cli(workdir, "model.learning_rate=1e6", "train.progress=false")
+    assert result.returncode != 0
+    assert "diverged" in result.stderr and "smaller model.learning_rate" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    runs = search(workdir)
+    assert list(runs["status"]) == ["FAILED"]
+    assert "diverged" in runs.iloc[0]["tags.error"]
+    assert "metrics.test_accuracy" not in runs.columns or runs["metrics.test_accuracy"].isna().all()

@@ -1,0 +1,226 @@
+"""Tests for the figure builders: right artists, right data, clean saving, no pyplot state."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from pipeline import figures
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+FULL_HISTORY = {
+    "train_loss": [2.0, 1.0, 0.5],
+    "val_loss": [2.1, 1.5, 1.4],
+    "train_accuracy": [0.2, 0.6, 0.9],
+    "val_accuracy": [0.2, 0.4, 0.45],
+    "train_accuracy_clean": [0.3, 0.8, 0.95],
+    "train_accuracy_corrupted": [None, 0.1, 0.7],
+}
+
+
+def _lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_learning_curves_clean_run_has_two_lines_per_panel():
+    history = {k: v for k, v in FULL_HISTORY.items() if "clean" not in k and "corr" not in k}
+    fig = figures.learning_curves(history, title="run")
+    assert isinstance(fig, Figure)
+    ax_loss, ax_acc = fig.axes
+    assert len(ax_loss.get_lines()) == 2
+    assert len(ax_acc.get_lines()) == 2
+    assert ax_acc.get_ylim() == (0.0, 1.0)
+    assert fig.get_suptitle() == "run"
+
+
+def test_learning_curves_adds_dashed_clean_and_corrupted_accuracy():
+    fig = figures.learning_curves(FULL_HISTORY)
+    ax_loss, ax_acc = fig.axes
+    assert len(ax_loss.get_lines()) == 2
+    lines = _lines_by_label(ax_acc)
+    assert len(lines) == 4
+    clean, corrupted = lines["train, clean labels"], lines["train, corrupted labels"]
+    assert clean.get_linestyle() == corrupted.get_linestyle() == "--"
+    assert lines["train"].get_linestyle() == "-"
+    # Epochs are 1-based and None becomes a NaN gap.
+    np.testing.assert_array_equal(corrupted.get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(corrupted.get_ydata(), [np.nan, 0.1, 0.7])
+    np.testing.assert_array_equal(
+        _lines_by_label(ax_loss)["validation"].get_ydata(), [2.1, 1.5, 1.4]
+    )
+
+
+def test_learning_curves_skips_missing_keys_and_ignores_unknown_ones():
+    fig = figures.learning_curves(
+        {"train_loss": [1.0, 0.5], "train_accuracy": [0.5, 0.7], "learning_rate": [0.1, 0.1]}
+    )
+    ax_loss, ax_acc = fig.axes
+    assert [line.get_label() for line in ax_loss.get_lines()] == ["train"]
+    assert [line.get_label() for line in ax_acc.get_lines()] == ["train"]
+
+
+def test_learning_curves_calls_do_not_share_state():
+    first = figures.learning_curves(FULL_HISTORY)
+    second = figures.learning_curves(FULL_HISTORY)
+    assert first is not second
+    assert [len(ax.get_lines()) for ax in first.axes] == [2, 4]
+
+
+def test_confusion_matrix_shows_counts_and_row_fractions():
+    cm = np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]])
+    fig = figures.confusion_matrix_figure(cm, labels=["a", "b", "c"], title="val")
+    ax = fig.axes[0]
+    (image,) = ax.get_images()
+    expected = np.array([[0.75, 0.25, 0.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.5]])
+    np.testing.assert_allclose(image.get_array(), expected)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [str(v) for v in cm.ravel()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+
+
+@pytest.mark.parametrize("cm", [np.zeros((2, 3)), np.zeros(4)])
+def test_confusion_matrix_rejects_non_square(cm):
+    with pytest.raises(ValueError, match="square"):
+        figures.confusion_matrix_figure(cm)
+
+
+def test_confusion_matrix_rejects_wrong_number_of_labels():
+    with pytest.raises(ValueError, match="2 labels"):
+        figures.confusion_matrix_figure(np.eye(3), labels=["a", "b"])
+
+
+@pytest.mark.parametrize("n_hidden", [3, 16, 30])
+def test_weight_tiles_draws_one_tile_per_neuron_equal_to_its_column(n_hidden):
+    rng = np.random.default_rng(n_hidden)
+    image_shape = (4, 5)
+    weights = rng.normal(size=(20, n_hidden))
+    fig = figures.weight_tiles(weights, image_shape)
+    tile_axes = [ax for ax in fig.axes if ax.get_images()]
+    assert len(tile_axes) == 1
+    images = tile_axes[0].get_images()
+    assert len(images) == n_hidden
+    for k, image in enumerate(images):
+        np.testing.assert_array_equal(image.get_array(), weights[:, k].reshape(image_shape))
+        vmin, vmax = image.get_clim()
+        assert vmin == -vmax == -np.max(np.abs(weights[:, k]))  # symmetric around 0, per tile
+
+
+def test_weight_tiles_grid_is_near_square_and_tiles_do_not_overlap():
+    fig = figures.weight_tiles(np.ones((64, 30)), (8, 8))
+    extents = [image.get_extent() for image in fig.axes[0].get_images()]
+    lefts = sorted({e[0] for e in extents})
+    tops = sorted({e[3] for e in extents})
+    assert (len(lefts), len(tops)) == (6, 5)  # 30 tiles in ceil(sqrt(30)) = 6 columns
+    assert all(b - a > 8 for a, b in zip(lefts, lefts[1:], strict=False))
+    assert all(b - a > 8 for a, b in zip(tops, tops[1:], strict=False))
+
+
+def test_weight_tiles_handles_an_all_zero_neuron():
+    fig = figures.weight_tiles(np.zeros((4, 2)), (2, 2))
+    assert all(image.get_clim() == (-1.0, 1.0) for image in fig.axes[0].get_images())
+
+
+@pytest.mark.parametrize("image_shape", [(8, 8), (4, 4), (5, 5)])
+def test_weight_tiles_rejects_wrong_image_shape(image_shape):
+    with pytest.raises(ValueError, match="image_shape"):
+        figures.weight_tiles(np.zeros((20, 3)), image_shape)
+
+
+def test_weight_tiles_rejects_one_dimensional_weights():
+    with pytest.raises(ValueError, match="image_shape"):
+        figures.weight_tiles(np.zeros(20), (4, 5))
+
+
+def test_class_histogram_bar_heights_equal_fractions():
+    fractions = {
+        "uniform": [0.0, 0.5, 0.1, 0.4],
+        "gaussian": [0.25, 0.25, 0.25, 0.25],
+    }
+    fig = figures.class_histogram(fractions)
+    ax = fig.axes[0]
+    assert len(ax.containers) == 2
+    for container, (kind, values) in zip(ax.containers, fractions.items(), strict=True):
+        assert container.get_label() == kind
+        np.testing.assert_allclose([bar.get_height() for bar in container], values)
+        np.testing.assert_allclose(
+            [bar.get_x() + bar.get_width() / 2 for bar in container],
+            np.arange(4) + (-0.2 if kind == "uniform" else 0.2),
+        )
+    assert ax.get_ylabel() == "fraction of noise images"
+
+
+def test_class_histogram_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="one fraction per class"):
+        figures.class_histogram({"uniform": [0.5, 0.5], "gaussian": [1.0, 0.0, 0.0]})
+
+
+def test_metric_vs_plots_each_series_with_gaps_and_log_axis():
+    x = [16, 64, 256]
+    series = {"train": [0.5, 0.9, 1.0], "test": [0.4, float("nan"), 0.8]}
+    fig = figures.metric_vs(x, series, xlabel="hidden width", ylabel="accuracy", logx=True)
+    ax = fig.axes[0]
+    lines = _lines_by_label(ax)
+    assert set(lines) == {"train", "test"}
+    assert all(line.get_marker() == "o" for line in lines.values())
+    np.testing.assert_array_equal(lines["test"].get_ydata(), [0.4, np.nan, 0.8])
+    assert ax.get_xscale() == "log"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("hidden width", "accuracy")
+    linear = figures.metric_vs(x, series, xlabel="p", ylabel="acc")
+    assert linear.axes[0].get_xscale() == "linear"
+
+
+def test_metric_vs_rejects_length_mismatch():
+    with pytest.raises(ValueError, match="'test'"):
+        figures.metric_vs([0.0, 0.5], {"test": [1.0]}, xlabel="p", ylabel="acc")
+
+
+def test_save_figure_writes_png_atomically(tmp_path):
+    fig = figures.metric_vs([0, 1], {"a": [0, 1]}, xlabel="x", ylabel="y")
+    target = tmp_path / "nested" / "dir" / "plot.png"
+    written = figures.save_figure(fig, target)
+    assert written == target
+    data = target.read_bytes()
+    assert len(data) > len(PNG_SIGNATURE)
+    assert data[:8] == PNG_SIGNATURE
+    assert [p.name for p in target.parent.iterdir()] == ["plot.png"]  # no temp file left
+    figures.save_figure(fig, target)  # overwriting is fine
+    assert [p.name for p in target.parent.iterdir()] == ["plot.png"]
+
+
+def test_save_figure_rejects_non_png_path(tmp_path):
+    fig = figures.metric_vs([0, 1], {"a": [0, 1]}, xlabel="x", ylabel="y")
+    with pytest.raises(ValueError, match=r"\.png"):
+        figures.save_figure(fig, tmp_path / "plot.pdf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_building_and_saving_figures_never_touches_pyplot(tmp_path):
+    # A fresh interpreter: other tests in this session may import pyplot themselves.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import matplotlib
+        import numpy as np
+        from pipeline import figures
+
+        figs = [
+            figures.learning_curves({{"train_loss": [1.0, 0.5], "val_accuracy": [0.1, 0.2]}}),
+            figures.confusion_matrix_figure(np.eye(3)),
+            figures.weight_tiles(np.ones((4, 5)), (2, 2)),
+            figures.class_histogram({{"uniform": [0.5, 0.5]}}),
+            figures.metric_vs([1, 2], {{"a": [1, 2]}}, xlabel="x", ylabel="y", logx=True),
+        ]
+        for i, fig in enumerate(figs):
+            figures.save_figure(fig, {str(tmp_path)!r} + f"/fig{{i}}.png")
+        assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
+        assert not matplotlib.is_interactive()
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("fig*.png"))) == 5

@@ -1,0 +1,151 @@
+"""The NumPy MLP: exact gradients, memorization, sklearn conventions, divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ConfigError, DivergenceError
+from pipeline.models.numpy_mlp import NumpyMLP
+
+
+def _tiny_problem(seed=0, n=7, n_features=6, n_classes=3):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (n, n_features))
+    y = rng.integers(0, n_classes, n)
+    return X, y
+
+
+def _flat(model):
+    return [*model.coefs_, *model.intercepts_]
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_gradients_match_finite_differences(activation, loss):
+    X, y = _tiny_problem()
+    model = NumpyMLP((5, 4), activation=activation, loss=loss, dtype="float64", random_state=3)
+    model._initialize(X.shape[1], np.arange(3))
+    _, coef_grads, intercept_grads = model.loss_and_gradients(X, y)
+    analytic = [*coef_grads, *intercept_grads]
+    eps = 1e-6
+    for param, grad in zip(_flat(model), analytic, strict=True):
+        numeric = np.zeros_like(param)
+        for i in np.ndindex(param.shape):
+            old = param[i]
+            param[i] = old + eps
+            up = model.loss_value(X, y)
+            param[i] = old - eps
+            down = model.loss_value(X, y)
+            param[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_float32_gradients_agree_with_float64():
+    X, y = _tiny_problem(n=20)
+    m64 = NumpyMLP((8,), activation="tanh", loss="cross_entropy", dtype="float64")
+    m64._initialize(X.shape[1], np.arange(3))
+    m32 = NumpyMLP((8,), activation="tanh", loss="cross_entropy", dtype="float32")
+    m32._initialize(X.shape[1], np.arange(3))
+    m32.coefs_ = [w.astype(np.float32) for w in m64.coefs_]
+    m32.intercepts_ = [b.astype(np.float32) for b in m64.intercepts_]
+    _, g64, _ = m64.loss_and_gradients(X, y)
+    _, g32, _ = m32.loss_and_gradients(X, y)
+    assert all(g.dtype == np.float32 for g in g32)
+    for a, b in zip(g32, g64, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
+
+
+def test_memorizes_100_random_labels():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 1, (100, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 100)
+    model = NumpyMLP(
+        (256,), activation="relu", loss="cross_entropy", learning_rate=0.1,
+        momentum=0.9, batch_size=10, max_epochs=200, random_state=0,
+    )
+    model.fit(X, y)
+    assert model.score(X, y) == 1.0
+
+
+def test_video_network_has_13002_parameters():
+    model = NumpyMLP((16, 16))
+    model._initialize(784, np.arange(10))
+    assert model.n_params == 13_002
+    assert [w.shape for w in model.coefs_] == [(784, 16), (16, 16), (16, 10)]
+    assert model.coefs_[0].dtype == np.float32
+
+
+def test_partial_fit_is_one_epoch_and_records_it():
+    X, y = _tiny_problem(n=50)
+    model = NumpyMLP((8,), batch_size=7, learning_rate=0.5)
+    model.partial_fit(X, y, classes=np.arange(3))
+    assert model.n_iter_ == 1 and len(model.loss_curve_) == 1
+    assert model.t_ == 8  # ceil(50 / 7) updates
+    assert model.epoch_correct_.shape == (50,)
+    model.partial_fit(X, y)
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
+
+
+def test_running_loss_is_the_mean_of_pre_update_batch_losses():
+    X, y = _tiny_problem(n=30)
+    model = NumpyMLP((8,), batch_size=30, learning_rate=0.5, loss="cross_entropy")
+    model._initialize(X.shape[1], np.arange(3))
+    before = model.loss_value(X, y)
+    predicted = model.predict(X)
+    model.partial_fit(X, y)
+    assert model.loss_curve_[0] == pytest.approx(before, rel=1e-6)
+    np.testing.assert_array_equal(model.epoch_correct_, predicted == y)
+
+
+def test_predict_proba_rows_sum_to_one_and_predict_agrees():
+    X, y = _tiny_problem(n=40)
+    for loss in ("mse", "cross_entropy"):
+        model = NumpyMLP((8,), loss=loss, max_epochs=3).fit(X, y)
+        proba = model.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_array_equal(model.predict(X), model.classes_[proba.argmax(axis=1)])
+
+
+def test_same_seed_same_weights_different_seed_different():
+    X, y = _tiny_problem(n=40)
+    a = NumpyMLP((8,), max_epochs=3, random_state=5).fit(X, y)
+    b = NumpyMLP((8,), max_epochs=3, random_state=5).fit(X, y)
+    c = NumpyMLP((8,), max_epochs=3, random_state=6).fit(X, y)
+    for wa, wb in zip(_flat(a), _flat(b), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+def test_weight_decay_shrinks_weights():
+    X, y = _tiny_problem(n=40)
+    plain = NumpyMLP((8,), max_epochs=20, random_state=1).fit(X, y)
+    decayed = NumpyMLP((8,), max_epochs=20, weight_decay=0.5, random_state=1).fit(X, y)
+    assert np.linalg.norm(decayed.coefs_[0]) < np.linalg.norm(plain.coefs_[0])
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(activation="relu", loss="cross_entropy")])
+def test_huge_learning_rate_diverges_with_a_clear_error(kwargs):
+    X, y = _tiny_problem(n=60, n_features=20)
+    model = NumpyMLP((16,), learning_rate=1e6, batch_size=10, **kwargs)
+    with pytest.raises(DivergenceError, match="smaller model.learning_rate"):
+        model.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        (dict(activation="softsign"), "model.activation"),
+        (dict(loss="hinge"), "model.loss"),
+        (dict(learning_rate=-1.0), "model.learning_rate"),
+        (dict(hidden_layer_sizes=(16, 0)), "model.hidden_layer_sizes"),
+        (dict(momentum=1.0), "model.momentum"),
+        (dict(batch_size=0), "model.batch_size"),
+        (dict(dtype="float16"), "model.dtype"),
+    ],
+)
+def test_invalid_parameters_name_the_key(kwargs, key):
+    X, y = _tiny_problem()
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        NumpyMLP(**kwargs).fit(X, y)
