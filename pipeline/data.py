@@ -25,6 +25,8 @@ class Dataset:
     y : ndarray of shape (n_samples,), int64
     image_shape : (height, width) of one image
     n_classes : number of classes (10 for digits)
+    fixed_test : bool (n_samples,) or None; rows that must form the held-out test set (MNIST's
+        official test images when ``data.keep_official_split`` is on), else None
     """
 
     name: str
@@ -32,6 +34,7 @@ class Dataset:
     y: np.ndarray
     image_shape: tuple[int, int]
     n_classes: int = 10
+    fixed_test: np.ndarray | None = None
 
 
 def load_digits() -> Dataset:
@@ -48,7 +51,43 @@ def load_dataset(name: str, **options) -> Dataset:
     if name == "digits":
         return load_digits()
     if name == "mnist":
-        from pipeline.mnist import load_mnist_pool
-
         return load_mnist_pool(**options)
     raise ConfigError(f"data.name: {name!r} is not one of {', '.join(DATASETS)}")
+
+
+def load_mnist_pool(
+    dir: str,
+    parts=("train", "test"),
+    download: bool = False,
+    mirrors=None,
+    verify: bool = True,
+    timeout: float = 30.0,
+    keep_official_split: bool = False,
+) -> Dataset:
+    """Pool the requested official MNIST parts into one dataset (see ``pipeline.mnist``).
+
+    With ``keep_official_split`` the official test images become the held-out test set and
+    only the rest is split into train and validation; it needs both parts.
+    """
+    from pipeline.mnist import DEFAULT_MIRRORS, load_mnist
+
+    parts = [parts] if isinstance(parts, str) else list(parts)
+    if keep_official_split and sorted(parts) != ["test", "train"]:
+        raise ConfigError(
+            "data.keep_official_split needs data.parts=[train,test], got "
+            f"[{','.join(parts)}]; set data.keep_official_split=false to split the pool"
+        )
+    loaded = load_mnist(
+        dir,
+        parts,
+        download=download,
+        mirrors=tuple(mirrors or DEFAULT_MIRRORS),
+        verify=verify,
+        timeout=timeout,
+    )
+    X = np.concatenate([loaded[p][0] for p in parts]) if len(parts) > 1 else loaded[parts[0]][0]
+    y = np.concatenate([loaded[p][1] for p in parts]) if len(parts) > 1 else loaded[parts[0]][1]
+    fixed_test = None
+    if keep_official_split:
+        fixed_test = np.concatenate([np.full(len(loaded[p][1]), p == "test") for p in parts])
+    return Dataset("mnist", X, y, (28, 28), fixed_test=fixed_test)

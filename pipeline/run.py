@@ -181,7 +181,13 @@ def execute(
         tracking.log_params(run_id, params)
         tracking.log_text(run_id, _to_yaml(config), "config.yaml")
         dataset = load_dataset(settings.data["name"], **_data_options(settings.data))
-        splits = stratified_split(dataset.X, dataset.y, **settings.split, seed=settings.seed)
+        splits = stratified_split(
+            dataset.X,
+            dataset.y,
+            **settings.split,
+            seed=derive_seed(settings.seed, "split"),
+            fixed_test=dataset.fixed_test,
+        )
         fp = fingerprint(splits)
         tracking.set_tags(run_id, {"data_fingerprint": fp, "data": dataset.name})
         tracking.log_params(run_id, {f"n_{part}": str(n) for part, n in splits.sizes().items()})

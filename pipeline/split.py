@@ -50,7 +50,14 @@ def _stratified_take(y: np.ndarray, fraction: float, rng: np.random.Generator):
 
 
 def stratified_split(
-    X: np.ndarray, y: np.ndarray, *, train: float, val: float, test: float, seed: int
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    train: float,
+    val: float,
+    test: float,
+    seed: int,
+    fixed_test: np.ndarray | None = None,
 ) -> Splits:
     """Split ``(X, y)`` into stratified train / validation / test parts.
 
@@ -60,6 +67,9 @@ def stratified_split(
     y : ndarray of shape (n_samples,)
     train, val, test : fractions of the pool, each in (0, 1), adding up to 1
     seed : the only source of randomness; the same seed gives the same split
+    fixed_test : bool (n_samples,), optional
+        Rows that are the test set as given (e.g. MNIST's official test images); the rest is
+        split into train and validation in the ratio ``train : val``, and ``test`` is unused.
 
     Returns
     -------
@@ -67,6 +77,11 @@ def stratified_split(
     """
     check_fractions(train, val, test)
     rng = np.random.default_rng(seed)
+    if fixed_test is not None:
+        test_idx, pool = np.flatnonzero(fixed_test), np.flatnonzero(~fixed_test)
+        in_train, in_val = _stratified_take(y[pool], train / (train + val), rng)
+        train_idx, val_idx = pool[in_train], pool[in_val]
+        return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx])
     train_idx, rest = _stratified_take(y, train, rng)
     val_in_rest, test_in_rest = _stratified_take(y[rest], val / (val + test), rng)
     val_idx, test_idx = rest[val_in_rest], rest[test_in_rest]
