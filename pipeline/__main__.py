@@ -72,7 +72,9 @@ def format_summary(summary) -> str:
 def main(cfg: DictConfig) -> None:
     """Run one job of the composed configuration."""
     from pipeline.errors import MemlabError
+    from pipeline.sweep import sweep_parent_id
 
+    parent = sweep_parent_id()
     try:
         from pipeline.run import execute
         from pipeline.settings import RunSettings
@@ -83,12 +85,26 @@ def main(cfg: DictConfig) -> None:
             settings,
             config,
             experiment=_experiment_name(),
-            extra_tags={"overrides": " ".join(_overrides()) or "(none)"},
+            overrides=_overrides(),
+            parent_run_id=parent,
         )
     except MemlabError as err:
+        _close_parent(parent, "FAILED")
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        _close_parent(parent, "KILLED")
+        print("interrupted: the run is marked KILLED in MLflow", file=sys.stderr)
+        sys.exit(130)
     print(format_summary(summary))
+
+
+def _close_parent(parent: str | None, status: str) -> None:
+    """A failed or interrupted job ends its sweep's parent run with it."""
+    if parent:
+        from pipeline import tracking
+
+        tracking.close_parent(parent, status)
 
 
 if __name__ == "__main__":

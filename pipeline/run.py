@@ -7,7 +7,6 @@ carries the comparison.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,14 +142,65 @@ def train_arm(
     tracking.log_metrics(run_id, metrics, step=result.epochs)
     cm = confusion_matrix(s.y_test, model.predict(s.X_test), dataset.n_classes)
     tracking.log_dict(run_id, {"rows_true_cols_predicted": cm.tolist()}, "confusion_matrix.json")
+    log_figures(run_id, model, dataset, result.history, cm, metrics, title=progress_label)
     return metrics
 
 
-def default_run_name(settings: RunSettings, experiment: str | None) -> str:
+def log_figures(run_id, model, dataset: Dataset, history, cm, metrics, *, title: str) -> None:
+    """Learning curves, confusion matrix, first-layer weights as images, noise histogram."""
+    from pipeline import figures
+
+    tracking.log_figure(
+        run_id, figures.learning_curves(history, title=title), "learning_curves.png"
+    )
+    tracking.log_figure(
+        run_id, figures.confusion_matrix_figure(cm, title="held-out test"), "confusion_matrix.png"
+    )
+    tiles = figures.weight_tiles(
+        model.coefs_[0],
+        dataset.image_shape,
+        title="first hidden layer: what is each neuron looking for?",
+    )
+    tracking.log_figure(run_id, tiles, "first_layer_weights.png")
+    kinds = sorted({k.split("_")[1] for k in metrics if k.startswith("noise_") and "_class_" in k})
+    if kinds:
+        fractions = {
+            kind: [metrics[f"noise_{kind}_class_{c}"] for c in range(dataset.n_classes)]
+            for kind in kinds
+        }
+        histogram = figures.class_histogram(fractions, title="what the network sees in noise")
+        tracking.log_figure(run_id, histogram, "noise_classes.png")
+
+
+# Overrides that say nothing about what was run, left out of run names.
+_NAME_SKIP = ("+experiment=", "hydra", "mlflow.", "train.progress=", "experiment=")
+
+
+def run_name(settings: RunSettings, experiment: str | None, overrides: list[str]) -> str:
+    """``model-experiment-<varied values>-seedN``, e.g. ``numpy_mlp-shuffled_labels-seed0``."""
     parts = [settings.model.name]
     if experiment:
         parts.append(experiment)
+    for override in overrides:
+        if override.startswith(_NAME_SKIP) or override.startswith(("seed=", "model=")):
+            continue
+        key, _, value = override.partition("=")
+        short = {"probe.labels.fraction": "p", "model.hidden_layer_sizes": "hidden"}.get(key)
+        parts.append(f"{short or key.rsplit('.', 1)[-1]}={value}")
     return "-".join([*parts, f"seed{settings.seed}"])
+
+
+def probe_tag(probe: dict) -> str:
+    """A short description of the probes a run applies, for filtering in the MLflow UI."""
+    described = []
+    labels = probe.get("labels", {})
+    if labels.get("fraction", 0) > 0:
+        described.append(f"labels:{labels.get('mode', 'shuffle')}:{labels['fraction']}")
+    if probe.get("inputs", "none") != "none":
+        described.append(f"inputs:{probe['inputs']}")
+    if probe.get("noise", {}).get("n", 0) > 0:
+        described.append("noise")
+    return ",".join(described) or "none"
 
 
 def execute(
@@ -158,26 +208,33 @@ def execute(
     config: dict[str, Any],
     *,
     experiment: str | None = None,
+    overrides: list[str] | None = None,
+    parent_run_id: str | None = None,
     extra_tags: dict[str, str] | None = None,
 ) -> RunSummary:
     """Run everything ``settings`` asks for and record it in MLflow.
 
     ``config`` is the whole composed configuration, logged as flattened params and as
-    ``config.yaml``. Raises MemlabError subclasses for problems a person can fix.
+    ``config.yaml``; ``overrides`` are the command-line overrides (recorded, and used in the run
+    name); ``parent_run_id`` nests the run under a sweep's parent. Raises MemlabError
+    subclasses for problems a person can fix.
     """
+    overrides = list(overrides or [])
     build_model(settings.model.name, settings.model.params, random_state=settings.seed)
     tracking.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
-    name = settings.mlflow.run_name or default_run_name(settings, experiment)
+    name = settings.mlflow.run_name or run_name(settings, experiment, overrides)
     tags = {
         "model": settings.model.name,
         "experiment": experiment or "none",
+        "probe": probe_tag(settings.probe),
+        "overrides": " ".join(overrides) or "(none)",
         **tracking.git_tags(),
         **(extra_tags or {}),
     }
     params = tracking.flatten(config)
     control = bool(settings.probe.get("control")) and probe_is_active(settings.probe)
 
-    with tracking.run(name, tags=tags) as run_id:
+    with tracking.run(name, tags=tags, parent_run_id=parent_run_id) as run_id:
         tracking.log_params(run_id, params)
         tracking.log_text(run_id, _to_yaml(config), "config.yaml")
         dataset = load_dataset(settings.data["name"], **_data_options(settings.data))
@@ -227,7 +284,3 @@ def _to_yaml(config: dict) -> str:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_yaml(OmegaConf.create(config))
-
-
-def elapsed(start: float) -> float:
-    return time.perf_counter() - start

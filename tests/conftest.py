@@ -14,7 +14,7 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
 def run_cli(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``python -m pipeline ARGS`` in ``workdir`` (so MLflow's default store is workdir/mlflow.db)."""
+    """``python -m pipeline ARGS`` in ``workdir``; MLflow's default store is workdir/mlflow.db."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
