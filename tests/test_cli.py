@@ -38,7 +38,10 @@ def test_run_is_recorded_completely(finished_run):
     assert run["params.seed"] == "7" and run["params.data.name"] == "digits"
     assert run["tags.data_fingerprint"] and run["tags.model"] == "numpy_mlp"
     for metric in ("test_accuracy", "test_loss", "epochs", "fit_seconds", "n_params"):
-        assert f"metrics.{metric}" in runs.columns and run[f"metrics.{metric}"] == run[f"metrics.{metric}"]
+        assert (
+            f"metrics.{metric}" in runs.columns
+            and run[f"metrics.{metric}"] == run[f"metrics.{metric}"]
+        )
     assert run["metrics.epochs"] == 3
     assert run["metrics.n_params"] == 64 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10
     client = MlflowClient(store_uri(workdir))

@@ -62,8 +62,14 @@ def test_memorizes_100_random_labels():
     X = rng.uniform(0, 1, (100, 64)).astype(np.float32)
     y = rng.integers(0, 10, 100)
     model = NumpyMLP(
-        (256,), activation="relu", loss="cross_entropy", learning_rate=0.1,
-        momentum=0.9, batch_size=10, max_epochs=200, random_state=0,
+        (256,),
+        activation="relu",
+        loss="cross_entropy",
+        learning_rate=0.1,
+        momentum=0.9,
+        batch_size=10,
+        max_epochs=200,
+        random_state=0,
     )
     model.fit(X, y)
     assert model.score(X, y) == 1.0

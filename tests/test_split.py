@@ -45,7 +45,11 @@ def test_same_seed_same_split_and_fingerprint(digits):
 
 @pytest.mark.parametrize(
     "fractions, key",
-    [((0.7, 0.2, 0.2), "add up to 1"), ((1.0, 0.0, 0.0), "split.train"), ((0.8, -0.1, 0.3), "split.val")],
+    [
+        ((0.7, 0.2, 0.2), "add up to 1"),
+        ((1.0, 0.0, 0.0), "split.train"),
+        ((0.8, -0.1, 0.3), "split.val"),
+    ],
 )
 def test_fractions_that_do_not_fit_are_refused(digits, fractions, key):
     train, val, test = fractions
