@@ -173,7 +173,20 @@ def log_figures(run_id, model, dataset: Dataset, history, cm, metrics, *, title:
 
 
 # Overrides that say nothing about what was run, left out of run names.
-_NAME_SKIP = ("+experiment=", "hydra", "mlflow.", "train.progress=", "experiment=")
+_NAME_SKIP = (
+    "+experiment=",
+    "experiment=",
+    "hydra",
+    "mlflow.",
+    "train.progress=",
+    "seed=",
+    "model=",
+    "data.dir=",
+    "data.download=",
+    "data.mirrors=",
+    "data.verify=",
+    "data.timeout=",
+)
 
 
 def run_name(settings: RunSettings, experiment: str | None, overrides: list[str]) -> str:
@@ -182,7 +195,7 @@ def run_name(settings: RunSettings, experiment: str | None, overrides: list[str]
     if experiment:
         parts.append(experiment)
     for override in overrides:
-        if override.startswith(_NAME_SKIP) or override.startswith(("seed=", "model=")):
+        if override.startswith(_NAME_SKIP):
             continue
         key, _, value = override.partition("=")
         short = {"probe.labels.fraction": "p", "model.hidden_layer_sizes": "hidden"}.get(key)
