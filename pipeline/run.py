@@ -143,6 +143,9 @@ def train_arm(
     cm = confusion_matrix(s.y_test, model.predict(s.X_test), dataset.n_classes)
     tracking.log_dict(run_id, {"rows_true_cols_predicted": cm.tolist()}, "confusion_matrix.json")
     log_figures(run_id, model, dataset, result.history, cm, metrics, title=progress_label)
+    from pipeline.model_logging import log_model
+
+    log_model(model, input_example=s.X_test[:5], run_id=run_id)
     return metrics
 
 

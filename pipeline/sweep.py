@@ -35,7 +35,8 @@ class SweepParent(Callback):
         choices = OmegaConf.to_container(config.hydra.runtime.choices)
         experiment = choices.get("experiment") or "sweep"
         overrides = list(config.hydra.overrides.task)
-        sweep = OmegaConf.to_container(config.hydra.sweeper.params or {}, resolve=False)
+        params = OmegaConf.select(config, "hydra.sweeper.params")
+        sweep = OmegaConf.to_container(params, resolve=False) if params else {}
         swept = [o for o in overrides if "," in o or "(" in o]
         described = swept + [f"{k}={v}" for k, v in sweep.items()]
         tags = {
