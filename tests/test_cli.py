@@ -93,3 +93,47 @@ def test_divergence_fails_the_run_and_exits_nonzero(workdir):
     assert list(runs["status"]) == ["FAILED"]
     assert "diverged" in runs.iloc[0]["tags.error"]
     assert "metrics.test_accuracy" not in runs.columns or runs["metrics.test_accuracy"].isna().all()
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(workdir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    from mlflow.tracking import MlflowClient
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PYTHONPATH"] = str(ROOT)
+    args = ["model.max_epochs=100000", "train.progress=false"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = MlflowClient(store_uri(workdir))
+    deadline = time.monotonic() + 120
+    run_id = None
+    while time.monotonic() < deadline and run_id is None:
+        time.sleep(0.5)
+        if (workdir / "mlflow.db").exists():
+            try:
+                runs = search(workdir)
+            except Exception:  # the store is still being created
+                continue
+            if len(runs) and client.get_metric_history(runs.iloc[0]["run_id"], "train_loss"):
+                run_id = runs.iloc[0]["run_id"]
+    assert run_id, "the run never logged an epoch"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "KILLED" in stderr
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert client.get_metric_history(run_id, "train_loss")  # nothing logged before is lost
