@@ -145,7 +145,8 @@ def train_arm(
     log_figures(run_id, model, dataset, result.history, cm, metrics, title=progress_label)
     from pipeline.model_logging import log_model
 
-    log_model(model, input_example=s.X_test[:5], run_id=run_id)
+    uri = log_model(model, input_example=s.X_test[:5], run_id=run_id)
+    tracking.set_tags(run_id, {"model_uri": uri})
     return metrics
 
 

@@ -59,6 +59,19 @@ def test_noise_probe_records_what_the_network_sees(workdir):
         "config.yaml",
     ):
         assert sizes.get(name, 0) > 0, name
+    # The logged model reloads from the run's tag and reproduces its test accuracy exactly.
+    import mlflow
+    import numpy as np
+
+    from pipeline.data import load_digits
+    from pipeline.seeds import derive_seed
+    from pipeline.split import stratified_split
+
+    d = load_digits()
+    s = stratified_split(d.X, d.y, train=0.7, val=0.15, test=0.15, seed=derive_seed(0, "split"))
+    loaded = mlflow.pyfunc.load_model(run["tags.model_uri"])
+    accuracy = float(np.mean(np.asarray(loaded.predict(s.X_test)).ravel() == s.y_test))
+    assert accuracy == run["metrics.test_accuracy"]
 
 
 @pytest.mark.slow
