@@ -1,26 +1,21 @@
-"""Figures for runs and sweeps: learning curves, confusion matrices, first-layer weights, probes.
+"""Figures of one run: learning curves, confusion matrix, first-layer weights, noise probe.
 
-Every builder is a pure function that returns a fresh :class:`matplotlib.figure.Figure`.
-They never touch ``matplotlib.pyplot``: a ``Figure`` made directly owns its own canvas, so
-no backend is selected, no window can open, and nothing is shared between calls (no
-"current figure", nothing to close). The caller decides where a figure goes, usually
-through :func:`save_figure`, the only function here that writes a file.
+Each builder is a pure function that returns a fresh pyplot-free ``Figure`` (see
+:mod:`pipeline.canvas`, which also saves them); :mod:`pipeline.run` logs them to MLflow.
+Figures that compare runs of a sweep are in :mod:`pipeline.sweep_figures`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-DPI = 100
+from pipeline.canvas import as_float, new_figure
 
 # History key -> line style, per panel. Keys absent from a history are skipped; the dashed
 # clean/corrupted accuracies only exist when some training labels were corrupted.
@@ -38,16 +33,6 @@ _ACCURACY_CURVES = {
 _CMAP = "RdBu_r"
 # Above this many epochs the curves are drawn without point markers (they would merge).
 _MARKER_MAX_EPOCHS = 30
-
-
-def _as_float(values: Sequence[float | None]) -> np.ndarray:
-    """Return ``values`` as a 1-D float array, with ``None`` turned into NaN (a gap)."""
-    return np.asarray(list(values), dtype=float).reshape(-1)
-
-
-def _new_figure(figsize: tuple[float, float]) -> Figure:
-    """Return an empty pyplot-free figure with the house defaults."""
-    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
 
 
 def learning_curves(history: Mapping[str, Sequence[float | None]], *, title: str = "") -> Figure:
@@ -68,13 +53,13 @@ def learning_curves(history: Mapping[str, Sequence[float | None]], *, title: str
     Figure
         Two axes: loss (left) and accuracy on a 0..1 scale (right).
     """
-    fig = _new_figure((10.0, 4.0))
+    fig = new_figure((10.0, 4.0))
     ax_loss, ax_acc = fig.subplots(1, 2)
     for ax, curves in ((ax_loss, _LOSS_CURVES), (ax_acc, _ACCURACY_CURVES)):
         for key, style in curves.items():
             if key not in history:
                 continue
-            values = _as_float(history[key])
+            values = as_float(history[key])
             marker = "o" if values.size <= _MARKER_MAX_EPOCHS else None
             epochs = np.arange(1, values.size + 1)
             # clip_on=False keeps a curve sitting exactly on accuracy 1.0 fully visible.
@@ -125,7 +110,7 @@ def confusion_matrix_figure(
     fractions = np.divide(cm, row_totals, out=np.zeros(cm.shape), where=row_totals > 0)
 
     side = min(9.0, 2.5 + 0.6 * n_classes)
-    fig = _new_figure((side + 1.0, side))
+    fig = new_figure((side + 1.0, side))
     ax = fig.add_subplot()
     image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     fig.colorbar(image, ax=ax, label="fraction of true class")
@@ -187,7 +172,7 @@ def weight_tiles(weights: np.ndarray, image_shape: tuple[int, int], *, title: st
     gap = max(1, round(0.15 * max(height, width)))  # blank pixels between tiles
 
     side = min(10.0, max(3.0, 0.45 * n_cols))
-    fig = _new_figure((side + 1.0, side * n_rows / n_cols))  # n_rows <= n_cols
+    fig = new_figure((side + 1.0, side * n_rows / n_cols))  # n_rows <= n_cols
     ax = fig.add_subplot()
     # All tiles share one axes (placed by `extent`): one axes per neuron would be slow for
     # hundreds of neurons and adds nothing.
@@ -227,13 +212,13 @@ def class_histogram(fractions: Mapping[str, Sequence[float]], *, title: str = ""
     """
     if not fractions:
         raise ValueError("fractions is empty: give at least one noise kind")
-    series = {kind: _as_float(values) for kind, values in fractions.items()}
+    series = {kind: as_float(values) for kind, values in fractions.items()}
     lengths = {values.size for values in series.values()}
     if len(lengths) != 1:
         raise ValueError(f"every noise kind needs one fraction per class, got lengths {lengths}")
     n_classes = lengths.pop()
 
-    fig = _new_figure((max(6.0, 0.6 * n_classes + 2.0), 4.0))
+    fig = new_figure((max(6.0, 0.6 * n_classes + 2.0), 4.0))
     ax = fig.add_subplot()
     classes = np.arange(n_classes)
     bar_width = 0.8 / len(series)
@@ -248,86 +233,3 @@ def class_histogram(fractions: Mapping[str, Sequence[float]], *, title: str = ""
     ax.legend()
     ax.set_title(title or "predictions on noise images")
     return fig
-
-
-def metric_vs(
-    x: Sequence[float],
-    series: Mapping[str, Sequence[float | None]],
-    *,
-    xlabel: str,
-    ylabel: str,
-    title: str = "",
-    logx: bool = False,
-) -> Figure:
-    """Plot several metrics against one swept quantity (lines with markers).
-
-    Parameters
-    ----------
-    x : sequence of float, shape (n_points,)
-        The swept values, e.g. label-noise fraction or hidden width.
-    series : mapping of str to sequence of float, each of shape (n_points,)
-        Legend label to values; NaN/``None`` values are left as gaps.
-    xlabel, ylabel, title : str
-        Axis labels and axes title.
-    logx : bool
-        Use a logarithmic x axis (e.g. for widths 16, 32, ..., 1024).
-
-    Returns
-    -------
-    Figure
-        One axes with one line per series.
-    """
-    x_values = _as_float(x)
-    fig = _new_figure((6.0, 4.0))
-    ax = fig.add_subplot()
-    for label, values in series.items():
-        y_values = _as_float(values)
-        if y_values.size != x_values.size:
-            raise ValueError(
-                f"series {label!r} has {y_values.size} values for {x_values.size} x values"
-            )
-        ax.plot(x_values, y_values, marker="o", label=label)
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if series:
-        ax.legend()
-    if title:
-        ax.set_title(title)
-    return fig
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG at ``path``, creating the parent directory.
-
-    Atomic: the image goes to a temporary file in the same directory, then is renamed over
-    ``path``, so a reader never sees a half-written file.
-
-    Parameters
-    ----------
-    fig : Figure
-        The figure to save (left open; a pyplot-free figure needs no closing).
-    path : str or PathLike
-        Destination; must end in ``.png``.
-
-    Returns
-    -------
-    Path
-        The path written.
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"figures are saved as PNG; give a path ending in .png, not {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes the file private; a figure is for sharing
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path

@@ -35,7 +35,31 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    return mlflow.set_experiment(experiment_name).experiment_id
+    experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+    _sqlite_wal(mlflow.get_tracking_uri())
+    return experiment_id
+
+
+def _sqlite_wal(uri: str) -> None:
+    """Put a SQLite store in write-ahead-log mode (a persistent property of the file).
+
+    In SQLite's default mode a reader (``mlflow ui``, a report, a parallel sweep job) blocks
+    writers, and a run can fail with "database is locked"; in WAL mode readers never block the
+    one writer, and concurrent writers wait their turn.
+    """
+    import sqlite3
+
+    if not uri.startswith("sqlite:///"):
+        return
+    path = uri.removeprefix("sqlite:///")
+    if not path or path == ":memory:":
+        return
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -95,15 +119,21 @@ def run(
     try:
         yield run_id
     except KeyboardInterrupt:
-        client.set_tag(run_id, "error", "interrupted (Ctrl-C)")
-        mlflow.end_run(status="KILLED")
+        _end(client, run_id, "KILLED", "interrupted (Ctrl-C)")
         raise
     except BaseException as err:
-        client.set_tag(run_id, "error", f"{type(err).__name__}: {err}"[:5000])
-        mlflow.end_run(status="FAILED")
+        _end(client, run_id, "FAILED", f"{type(err).__name__}: {err}"[:5000])
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def _end(client: MlflowClient, run_id: str, status: str, error: str) -> None:
+    """Record ``error`` on the run and end it with ``status``, even if the tag cannot be written."""
+    try:
+        client.set_tag(run_id, "error", error)
+    finally:
+        mlflow.end_run(status=status)
 
 
 def log_params(run_id: str, params: Mapping[str, str]) -> None:

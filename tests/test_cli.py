@@ -54,6 +54,15 @@ def test_run_is_recorded_completely(finished_run):
     assert sum(map(sum, cm["rows_true_cols_predicted"])) == 270  # the test split
 
 
+def test_default_store_is_sqlite_in_wal_mode(finished_run):
+    """Readers (mlflow ui, reports, parallel jobs) must not make a run fail with a locked DB."""
+    import sqlite3
+
+    workdir, _ = finished_run
+    mode = sqlite3.connect(workdir / "mlflow.db").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
 def test_same_seed_same_numbers_different_seed_different(finished_run, tmp_path):
     workdir, _ = finished_run
     again = run_cli(workdir, *FAST, "seed=7")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pipeline import figures
+from pipeline import canvas, figures, sweep_figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -162,7 +162,7 @@ def test_class_histogram_rejects_mismatched_lengths():
 def test_metric_vs_plots_each_series_with_gaps_and_log_axis():
     x = [16, 64, 256]
     series = {"train": [0.5, 0.9, 1.0], "test": [0.4, float("nan"), 0.8]}
-    fig = figures.metric_vs(x, series, xlabel="hidden width", ylabel="accuracy", logx=True)
+    fig = sweep_figures.metric_vs(x, series, xlabel="hidden width", ylabel="accuracy", logx=True)
     ax = fig.axes[0]
     lines = _lines_by_label(ax)
     assert set(lines) == {"train", "test"}
@@ -170,32 +170,32 @@ def test_metric_vs_plots_each_series_with_gaps_and_log_axis():
     np.testing.assert_array_equal(lines["test"].get_ydata(), [0.4, np.nan, 0.8])
     assert ax.get_xscale() == "log"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("hidden width", "accuracy")
-    linear = figures.metric_vs(x, series, xlabel="p", ylabel="acc")
+    linear = sweep_figures.metric_vs(x, series, xlabel="p", ylabel="acc")
     assert linear.axes[0].get_xscale() == "linear"
 
 
 def test_metric_vs_rejects_length_mismatch():
     with pytest.raises(ValueError, match="'test'"):
-        figures.metric_vs([0.0, 0.5], {"test": [1.0]}, xlabel="p", ylabel="acc")
+        sweep_figures.metric_vs([0.0, 0.5], {"test": [1.0]}, xlabel="p", ylabel="acc")
 
 
 def test_save_figure_writes_png_atomically(tmp_path):
-    fig = figures.metric_vs([0, 1], {"a": [0, 1]}, xlabel="x", ylabel="y")
+    fig = sweep_figures.metric_vs([0, 1], {"a": [0, 1]}, xlabel="x", ylabel="y")
     target = tmp_path / "nested" / "dir" / "plot.png"
-    written = figures.save_figure(fig, target)
+    written = canvas.save_figure(fig, target)
     assert written == target
     data = target.read_bytes()
     assert len(data) > len(PNG_SIGNATURE)
     assert data[:8] == PNG_SIGNATURE
     assert [p.name for p in target.parent.iterdir()] == ["plot.png"]  # no temp file left
-    figures.save_figure(fig, target)  # overwriting is fine
+    canvas.save_figure(fig, target)  # overwriting is fine
     assert [p.name for p in target.parent.iterdir()] == ["plot.png"]
 
 
 def test_save_figure_rejects_non_png_path(tmp_path):
-    fig = figures.metric_vs([0, 1], {"a": [0, 1]}, xlabel="x", ylabel="y")
+    fig = sweep_figures.metric_vs([0, 1], {"a": [0, 1]}, xlabel="x", ylabel="y")
     with pytest.raises(ValueError, match=r"\.png"):
-        figures.save_figure(fig, tmp_path / "plot.pdf")
+        canvas.save_figure(fig, tmp_path / "plot.pdf")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -206,17 +206,17 @@ def test_building_and_saving_figures_never_touches_pyplot(tmp_path):
         import sys
         import matplotlib
         import numpy as np
-        from pipeline import figures
+        from pipeline import canvas, figures, sweep_figures
 
         figs = [
             figures.learning_curves({{"train_loss": [1.0, 0.5], "val_accuracy": [0.1, 0.2]}}),
             figures.confusion_matrix_figure(np.eye(3)),
             figures.weight_tiles(np.ones((4, 5)), (2, 2)),
             figures.class_histogram({{"uniform": [0.5, 0.5]}}),
-            figures.metric_vs([1, 2], {{"a": [1, 2]}}, xlabel="x", ylabel="y", logx=True),
+            sweep_figures.metric_vs([1, 2], {{"a": [1, 2]}}, xlabel="x", ylabel="y", logx=True),
         ]
         for i, fig in enumerate(figs):
-            figures.save_figure(fig, {str(tmp_path)!r} + f"/fig{{i}}.png")
+            canvas.save_figure(fig, {str(tmp_path)!r} + f"/fig{{i}}.png")
         assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
         assert not matplotlib.is_interactive()
         """

@@ -1,0 +1,65 @@
+"""The canvas every figure is drawn on: a pyplot-free ``Figure``, and the one way to save it.
+
+Every figure builder (:mod:`pipeline.figures` for one run, :mod:`pipeline.sweep_figures` for
+a sweep) is a pure function that returns a fresh :class:`matplotlib.figure.Figure` from
+:func:`new_figure`. None touches ``matplotlib.pyplot``: a ``Figure`` made directly owns its
+own canvas, so no backend is selected, no window can open, and nothing is shared between
+calls (no "current figure", nothing to close). The caller decides where a figure goes,
+usually through :func:`save_figure`, the only function that writes a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+DPI = 100
+
+
+def as_float(values: Sequence[float | None]) -> np.ndarray:
+    """Return ``values`` as a 1-D float array, with ``None`` turned into NaN (a gap)."""
+    return np.asarray(list(values), dtype=float).reshape(-1)
+
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """Return an empty pyplot-free figure with the house defaults."""
+    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG at ``path``, creating the parent directory.
+
+    Atomic: the image goes to a temporary file in the same directory, then is renamed over
+    ``path``, so a reader never sees a half-written file.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure to save (left open; a pyplot-free figure needs no closing).
+    path : str or PathLike
+        Destination; must end in ``.png``.
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"figures are saved as PNG; give a path ending in .png, not {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes the file private; a figure is for sharing
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=DPI)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,134 @@
+"""The report's table: which runs to compare, what varies between them, sorted and shown.
+
+Pure functions of the DataFrame ``mlflow.search_runs`` returns (one row per run, columns
+``run_id``, ``status``, ``params.*``, ``metrics.*``, ``tags.*``): :func:`leaf_runs` picks the
+runs that trained a model, :func:`build_table` sets the params that differ against the
+results, :func:`display_table` and :func:`markdown` turn it into text for people.
+:mod:`pipeline.report` queries MLflow and writes the files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("final_train_accuracy", "test_accuracy", "epochs_to_fit", "epochs", "fit_seconds")
+# Varied params in this order (then the others alphabetically, the seed last), so that rows
+# sort by what an experiment is about before what merely repeats it.
+_PARAM_ORDER = ("model.name", "probe.labels.fraction", "model.hidden_layer_sizes", "probe.inputs")
+PARENT_TAG, SWEEP_TAG = "tags.mlflow.parentRunId", "tags.memlab.sweep"
+
+
+def leaf_runs(runs: pd.DataFrame, parent_id: str | None = None) -> pd.DataFrame:
+    """The runs that trained a model: runs no other run names as its parent.
+
+    With ``parent_id``, only its descendants (a sweep's jobs, or the probe/control arms of
+    each job); else every leaf of ``runs`` except sweep parents still waiting for children.
+    """
+    parents = runs[PARENT_TAG] if PARENT_TAG in runs else pd.Series(None, index=runs.index)
+    has_children = runs["run_id"].isin(set(parents.dropna()))
+    if parent_id is None:
+        is_sweep = runs[SWEEP_TAG].eq("parent") if SWEEP_TAG in runs else False
+        return runs[~has_children & ~is_sweep]
+    family, frontier = set(), {parent_id}
+    while frontier:  # walk down the tree, one generation at a time
+        frontier = set(runs.loc[parents.isin(frontier), "run_id"]) - family
+        family |= frontier
+    return runs[runs["run_id"].isin(family) & ~has_children]
+
+
+def _sort_key(value) -> tuple:
+    """Numbers by value, then lists of numbers (``[16]`` < ``[128]``), then text, missing last."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (3, "")
+    for rank, parse in ((0, float), (1, lambda t: tuple(float(v) for v in json.loads(t)))):
+        try:
+            return (rank, parse(str(value)))
+        except (ValueError, TypeError):  # not a number / not a JSON list of numbers
+            pass
+    return (2, str(value))
+
+
+def varied_params(runs: pd.DataFrame) -> list[str]:
+    """The params (without ``params.``) whose values differ across ``runs``, in display order."""
+    keys = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
+    varied = [k for k in keys if runs[f"params.{k}"].nunique(dropna=False) > 1]
+    first = [k for k in _PARAM_ORDER if k in varied]
+    rest = sorted(k for k in varied if k not in first and k != "seed")
+    return first + rest + (["seed"] if "seed" in varied else [])
+
+
+def build_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its name, the varied params, ``arm``, the results, status and id.
+
+    Parameters
+    ----------
+    runs : DataFrame, one row per run
+        As ``mlflow.search_runs`` returns it: ``run_id``, ``status``, ``params.*``,
+        ``metrics.*``, ``tags.*`` (and ``start_time``, used to order ties).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``run``, each varied param (the logged text, e.g. ``"0.2"`` or ``"[512]"``),
+        ``arm`` when some run has one, each of ``METRICS`` (float; NaN when absent, e.g.
+        ``epochs_to_fit`` of a run that never fitted), ``status`` and ``run_id``. Sorted by
+        the varied params (numerically where they are numbers), then arm, then start time.
+    """
+    if "start_time" in runs:
+        runs = runs.sort_values("start_time", kind="stable")
+    varied = varied_params(runs)
+    table = pd.DataFrame(index=runs.index)
+    name = runs["tags.mlflow.runName"] if "tags.mlflow.runName" in runs else runs["run_id"]
+    table["run"] = name.fillna(runs["run_id"])
+    for key in varied:
+        table[key] = runs[f"params.{key}"]
+    if "tags.arm" in runs and runs["tags.arm"].notna().any():
+        table["arm"] = runs["tags.arm"]
+        varied = [*varied, "arm"]
+    for metric in METRICS:  # all of them, NaN where absent: every report has the same shape
+        column = f"metrics.{metric}"
+        table[metric] = runs[column].astype(float) if column in runs else np.nan
+    table["status"] = runs["status"]
+    table["run_id"] = runs["run_id"]
+    if varied:
+        table = table.sort_values(varied, key=_ranks, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def _ranks(column: pd.Series) -> pd.Series:
+    """Each value's position in :func:`_sort_key` order (what ``sort_values`` sorts by)."""
+    keys = column.map(_sort_key)
+    position = {key: i for i, key in enumerate(sorted(set(keys)))}
+    return keys.map(position)
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as text for people: rounded results, ``-`` for missing, ``*`` if unfinished."""
+    shown = table.drop(columns="run_id").astype(object)
+    for metric in METRICS:
+        if metric in shown:
+            digits = 3 if metric.endswith("accuracy") else 1 if metric == "fit_seconds" else 0
+            shown[metric] = [f"{v:.{digits}f}" if pd.notna(v) else "-" for v in table[metric]]
+    shown["status"] = table["status"].map(lambda s: s if s == "FINISHED" else f"{s} *")
+    return shown.fillna("-")
+
+
+def markdown(shown: pd.DataFrame) -> str:
+    """A Markdown table of ``shown``: pandas' (tabulate, which dvc brings), else our own."""
+    try:
+        align = ["right" if c in METRICS else "left" for c in shown.columns]
+        return shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+    except ImportError:
+        return plain_markdown(shown)
+
+
+def plain_markdown(shown: pd.DataFrame) -> str:
+    """A GitHub Markdown table of ``shown``, one line per row, no alignment padding."""
+    rows = [list(shown.columns), *shown.astype(str).to_numpy().tolist()]
+    lines = ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("---" for _ in shown.columns) + "|")
+    return "\n".join(lines) + "\n"
