@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint ui clean
+.PHONY: help install run test test-fast lint ui repro clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,5 +34,8 @@ lint: $(STAMP) ## ruff
 ui: $(STAMP) ## open the MLflow UI on this directory's runs
 	$(VENV)/bin/mlflow ui
 
-clean: ## remove generated runs and outputs (keeps .venv)
-	rm -rf outputs multirun mlruns mlartifacts mlflow.db .pytest_cache
+repro: $(STAMP) ## rerun the DVC pipeline: only the stages whose code, data or params changed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+
+clean: ## remove generated runs and outputs (keeps .venv and the DVC results in repro/)
+	rm -rf outputs multirun mlruns mlartifacts mlflow.db mlflow.db-* reports dvc_plots .pytest_cache

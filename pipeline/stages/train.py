@@ -1,0 +1,121 @@
+"""DVC stage ``train``: train the configured model on the training split, one epoch at a time.
+
+The same model, seed, split and epoch loop as ``python -m pipeline``, so the numbers agree.
+Writes the model (``repro/model/``: weights as arrays, hyper-parameters as JSON), the learning
+curves (``repro/plots/train.csv``, one row per epoch) and where training ended
+(``repro/metrics/train.json``). Every epoch, and the time it took, goes to MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pipeline import tracking
+from pipeline.evaluate import evaluate
+from pipeline.models import build_model
+from pipeline.settings import ModelSettings, TrainSettings
+from pipeline.split import fingerprint
+from pipeline.stages.common import (
+    METRICS,
+    MODEL,
+    PLOTS,
+    SPLITS,
+    check_seed,
+    run_stage,
+    stage_params,
+)
+from pipeline.stages.files import load_splits, write_json, write_table
+from pipeline.stages.record import finite, stage_run
+from pipeline.stages.weights import save_model
+from pipeline.train import TrainResult, train_epochs
+
+STAGE = "train"
+
+
+def fit(
+    model: ModelSettings,
+    train: TrainSettings,
+    seed: int,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    n_classes: int,
+    corrupted: np.ndarray | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[Any, TrainResult]:
+    """Build ``model`` with ``seed`` and train it as ``pipeline.run.train_arm`` does.
+
+    ``X_train`` (n_train, n_features) and ``y_train`` (n_train,) are what it is trained on
+    (labels possibly corrupted, flagged by ``corrupted``); ``(X_val, y_val)`` is measured
+    after every epoch. Returns the fitted model and its ``TrainResult``.
+    """
+    estimator = build_model(model.name, model.params, random_state=seed)
+    result = train_epochs(
+        estimator,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        classes=np.arange(n_classes),
+        max_epochs=int(model.params.get("max_epochs", estimator.max_epochs)),
+        fit_threshold=train.fit_threshold,
+        stop_at_fit=train.stop_at_fit,
+        corrupted=corrupted,
+        on_epoch=on_epoch,
+    )
+    return estimator, result
+
+
+def summarize(model, result: TrainResult, X_train: np.ndarray, y_train: np.ndarray) -> dict:
+    """Where training ended, against the labels trained on. No timings: they never repeat."""
+    final = evaluate(model, X_train, y_train)
+    return {
+        "epochs": result.epochs,
+        "epochs_to_fit": result.epochs_to_fit,
+        "final_train_loss": final["loss"],
+        "final_train_accuracy": final["accuracy"],
+        "final_val_accuracy": result.history["val_accuracy"][-1],
+        "n_params": model.n_params,
+    }
+
+
+def curves(result: TrainResult) -> dict[str, list]:
+    """Per-epoch history as plot columns, ``epoch`` first."""
+    return {"epoch": list(range(1, result.epochs + 1)), **result.history}
+
+
+def main() -> None:
+    params = stage_params(STAGE)
+    model = ModelSettings.from_dict(params["model"])
+    train = TrainSettings.from_dict(params["train"])
+    seed = check_seed(params["seed"])
+    build_model(model.name, model.params, random_state=seed)  # a bad value fails before MLflow
+    splits, n_classes = load_splits(SPLITS)
+    tags = {"model": model.name, "data_fingerprint": fingerprint(splits)}
+    with stage_run(STAGE, params, name=f"dvc-train-{model.name}-seed{seed}", tags=tags) as run:
+        estimator, result = fit(
+            model,
+            train,
+            seed,
+            splits.X_train,
+            splits.y_train,
+            splits.X_val,
+            splits.y_val,
+            n_classes=n_classes,
+            on_epoch=lambda epoch, metrics: tracking.log_metrics(run, metrics, step=epoch),
+        )
+        metrics = summarize(estimator, result, splits.X_train, splits.y_train)
+        timing = {"fit_seconds": result.fit_seconds}
+        tracking.log_metrics(run, {**finite(metrics), **timing}, step=result.epochs)
+        save_model(MODEL, model.name, estimator)
+        write_table(PLOTS / "train.csv", curves(result))
+        write_json(METRICS / "train.json", metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)

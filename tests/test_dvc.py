@@ -1,0 +1,297 @@
+"""The DVC pipeline (``dvc.yaml``): it reruns exactly what changed, and reruns are identical.
+
+Fast tests check the wiring: each stage imports exactly the code and reads exactly the params
+``dvc.yaml`` declares, ``params.yaml`` is the composition of ``conf/``, equal results are equal
+bytes, a saved model predicts as it did when trained, and the probe stages build the same
+arms as ``python -m pipeline``. The slow tests run the real ``dvc repro`` and ``dvc exp run``
+in a temporary git repository copy of the project, with tiny settings (3 epochs on digits),
+recording into that copy's own MLflow store.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.settings import ModelSettings, TrainSettings
+from pipeline.stages.common import stage_params
+from pipeline.stages.files import load_arrays, save_arrays, write_json
+from pipeline.stages.memorize import arms
+from pipeline.stages.noise import probe_noise
+from pipeline.stages.prepare import prepare
+from pipeline.stages.train import fit
+from pipeline.stages.weights import load_model, save_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+STAGES = set(PIPELINE["stages"])
+TRACKING = {"train", "evaluate", "memorize", "noise"}  # the stages that train or evaluate
+TINY = ["model.max_epochs=3", "probe.noise.n=100"]
+SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+# ------------------------------------------------------------------ helpers
+def module_file(module: str) -> Path | None:
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported_code(module: str) -> set[str]:
+    """Every pipeline module ``module`` can import, lazily or not (static, transitive)."""
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        path = module_file(todo.pop())
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names if alias.name.startswith("pipeline")]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline"):
+                todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    seen.discard(ROOT / "pipeline" / "__init__.py")  # the package docstring
+    return {path.relative_to(ROOT).as_posix() for path in seen}
+
+
+def compose(params_file: Path, project: Path, overrides: list[str]) -> None:
+    """Write ``params_file`` as ``dvc exp run -S OVERRIDE ...`` composes it in ``project``."""
+    from dvc.repo import Repo
+    from dvc.utils.hydra import compose_and_dump
+
+    hydra = Repo(str(project)).config["hydra"]
+    assert hydra["enabled"], ".dvc/config: hydra.enabled must be true"
+    config_dir = str(project / hydra.get("config_dir", "conf"))
+    compose_and_dump(
+        params_file, config_dir, None, hydra.get("config_name", "config"), "", overrides
+    )
+
+
+def digits_splits():
+    return prepare({"name": "digits"}, SPLIT, seed=0)
+
+
+def trained(name: str, epochs: int = 2):
+    dataset, splits = digits_splits()
+    model = ModelSettings.from_dict(
+        {"name": name, "loss": "cross_entropy", "learning_rate": 0.5, "max_epochs": epochs}
+    )
+    s = splits
+    estimator, _ = fit(
+        model, TrainSettings(), 0, s.X_train, s.y_train, s.X_val, s.y_val, n_classes=10
+    )
+    return dataset, splits, estimator
+
+
+# ------------------------------------------------------------------ wiring (fast)
+def test_each_stage_declares_exactly_the_code_it_imports():
+    for stage, spec in PIPELINE["stages"].items():
+        declared = {dep for dep in spec["deps"] if dep.startswith("pipeline/")}
+        assert declared == imported_code(f"pipeline.stages.{stage}"), stage
+
+
+def test_each_stage_reads_exactly_the_params_dvc_tracks_for_it(monkeypatch):
+    import dvc.api
+
+    monkeypatch.chdir(ROOT)
+    for stage in STAGES:
+        assert stage_params(stage) == dvc.api.params_show(stages=stage), stage
+
+
+def test_params_yaml_is_the_composition_of_conf(tmp_path):
+    composed = tmp_path / "params.yaml"
+    compose(composed, ROOT, [])
+    if composed.read_bytes() == (ROOT / "params.yaml").read_bytes():
+        return
+    changed = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", "params.yaml"], cwd=ROOT, check=False
+    )
+    if changed.returncode == 1:
+        pytest.skip("params.yaml has uncommitted changes (an experiment's params?)")
+    pytest.fail("params.yaml is out of date with conf/: run `dvc exp run` and commit params.yaml")
+
+
+def test_arrays_are_the_same_bytes_whenever_written(tmp_path, monkeypatch):
+    arrays = {"X": np.arange(12, dtype=np.float32).reshape(3, 4), "y": np.arange(3)}
+    save_arrays(tmp_path / "a.npz", arrays)
+    monkeypatch.setattr(time, "time", lambda: 2e9)  # np.savez would stamp this into the zip
+    save_arrays(tmp_path / "b.npz", arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    loaded = load_arrays(tmp_path / "a.npz")
+    assert all(
+        np.array_equal(loaded[k], v) and loaded[k].dtype == v.dtype for k, v in arrays.items()
+    )
+
+
+def test_metrics_are_rounded_in_order_and_never_nan(tmp_path):
+    write_json(tmp_path / "m.json", {"b": 1 / 3, "a": 7, "none": None, "nested": {"x": 2e-9 / 3}})
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written == {"b": 0.333333, "a": 7, "none": None, "nested": {"x": 6.66667e-10}}
+    assert list(written) == ["b", "a", "none", "nested"]  # the order given, not sorted
+    with pytest.raises(ValueError, match="non-finite"):
+        write_json(tmp_path / "nan.json", {"loss": float("nan")})
+
+
+@pytest.mark.parametrize("name", ["numpy_mlp", "sklearn_mlp"])
+def test_a_saved_model_predicts_exactly_as_trained(tmp_path, name):
+    _, splits, model = trained(name)
+    save_model(tmp_path / "a", name, model)
+    loaded_name, loaded = load_model(tmp_path / "a")
+    assert loaded_name == name and type(loaded) is type(model)
+    assert np.array_equal(loaded.predict_proba(splits.X_test), model.predict_proba(splits.X_test))
+    save_model(tmp_path / "b", name, loaded)
+    for file in ("weights.npz", "hyperparameters.json"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_probe_stages_build_what_python_m_pipeline_builds():
+    from pipeline.run import ArmData, noise_probe, prepare_arm
+
+    dataset, splits, model = trained("numpy_mlp", epochs=1)
+    probe = {"labels": {"fraction": 0.5, "mode": "random"}, "inputs": "shuffled_pixels"}
+    ours, theirs = (
+        arms(splits, probe, n_classes=10, seed=3)["probe"],
+        prepare_arm(dataset, splits, probe, 3),
+    )
+    assert np.array_equal(ours.y_train, theirs.y_train)
+    assert np.array_equal(ours.corrupted, theirs.corrupted)
+    for a, b in zip(vars(ours.splits).values(), vars(theirs.splits).values(), strict=True):
+        assert np.array_equal(a, b)
+    noise = {"n": 50, "kinds": ["uniform", "gaussian"]}
+    arm = ArmData(splits, splits.y_train, None)
+    assert probe_noise(model, splits, noise, 3) == noise_probe(model, arm, noise, 3)
+
+
+# ------------------------------------------------------------------ real DVC runs (slow)
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python`
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def run(repo: Path, *args: str) -> str:
+    """Run a command in ``repo``; its output, or a test failure that shows it."""
+    done = subprocess.run(
+        args, cwd=repo, env=_env(), capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def dvc(repo: Path, *args: str) -> str:
+    return run(repo, sys.executable, "-m", "dvc", *args)
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def snapshot(repo: Path) -> dict[str, bytes]:
+    """dvc.lock and every metrics and plots file, as bytes."""
+    files = [repo / "dvc.lock", *sorted((repo / "repro").rglob("*.json"))]
+    files += sorted((repo / "repro" / "plots").rglob("*.csv"))
+    return {path.relative_to(repo).as_posix(): path.read_bytes() for path in files}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A git repository copy of the project, after its first ``dvc repro`` (committed)."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path_factory.mktemp("project")
+    listed = run(ROOT, "git", "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("repro/", "dvc.lock", "params.yaml")):
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    run(repo, "git", "init", "-q")
+    compose(repo / "params.yaml", repo, TINY)
+    run(repo, "git", "config", "user.email", "test@memlab")
+    run(repo, "git", "config", "user.name", "memlab test")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "project")
+    first = dvc(repo, "repro")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "results")
+    return repo, first, snapshot(repo)
+
+
+@pytest.mark.slow
+def test_repro_runs_every_stage_and_records_it_in_mlflow(project):
+    from mlflow.tracking import MlflowClient
+
+    repo, first, _ = project
+    assert ran(first) == STAGES
+    fingerprint = json.loads((repo / "repro/metrics/prepare.json").read_text())["fingerprint"]
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")  # MLflow's default, in the project
+    runs = client.search_runs([client.get_experiment_by_name("memlab").experiment_id])
+    assert {r.data.tags.get("dvc_stage") for r in runs} == TRACKING
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert {r.data.tags["data_fingerprint"] for r in runs} == {fingerprint}
+
+
+@pytest.mark.slow
+def test_a_second_repro_runs_nothing(project):
+    repo, _, _ = project
+    output = dvc(repo, "repro")
+    assert ran(output) == set() and "up to date" in output
+
+
+@pytest.mark.slow
+def test_a_forced_repro_rewrites_the_very_same_bytes(project):
+    repo, _, before = project
+    assert ran(dvc(repo, "repro", "-f")) == STAGES
+    assert snapshot(repo) == before  # metrics, plots, and (via dvc.lock) the model and splits
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("override", "rerun"),
+    [
+        ("train.progress=false", set()),  # no stage reads it
+        ("probe.noise.n=50", {"noise"}),
+        # Only reported, not trained on: the model is the same bytes, so nothing downstream.
+        ("train.fit_threshold=0.5", {"train", "memorize"}),
+        ("model.learning_rate=1.0", TRACKING),
+    ],
+)
+def test_a_changed_param_reruns_only_what_depends_on_it(project, override, rerun):
+    repo, _, _ = project
+    compose(repo / "params.yaml", repo, [*TINY, override])
+    assert ran(dvc(repo, "repro")) == rerun
+    run(repo, "git", "checkout", "--", ".")  # params, dvc.lock, metrics and plots as committed
+    dvc(repo, "checkout")  # and the cached outputs (split arrays, model) that go with them
+
+
+@pytest.mark.slow
+def test_exp_run_with_another_model_changes_the_metrics(project):
+    repo, _, before = project
+    overrides = [arg for o in ["model=sklearn_mlp", *TINY] for arg in ("-S", o)]
+    assert ran(dvc(repo, "exp", "run", *overrides)) == TRACKING
+    assert yaml.safe_load((repo / "params.yaml").read_text())["model"]["name"] == "sklearn_mlp"
+    evaluation = "repro/metrics/evaluate.json"
+    assert (repo / evaluation).read_bytes() != before[evaluation]
+    shown = json.loads(dvc(repo, "exp", "show", "--json"))
+    baseline = shown[1]  # [workspace, HEAD]
+    experiment = baseline["experiments"][0]["revs"][0]
+    models, accuracies = [], []
+    for rev in (baseline, experiment):
+        models.append(rev["data"]["params"]["params.yaml"]["data"]["model"]["name"])
+        accuracies.append(rev["data"]["metrics"][evaluation]["data"]["test_accuracy"])
+    assert models == ["numpy_mlp", "sklearn_mlp"] and accuracies[0] != accuracies[1]
