@@ -18,8 +18,8 @@ def evaluate(model, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     -------
     dict with ``loss`` and ``accuracy``
     """
-    predictions = model.predict(X)
-    return {"loss": model.loss_value(X, y), "accuracy": float(np.mean(predictions == y))}
+    loss, predictions = model.loss_and_predict(X, y)  # one forward pass for both
+    return {"loss": loss, "accuracy": float(np.mean(predictions == y))}
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -31,7 +31,7 @@ class TrainResult:
 
 # The exact (full-pass) training accuracy is checked only once the free running accuracy is
 # this close to the threshold, so the check costs nothing for most of a run.
-FIT_CHECK_MARGIN = 0.02
+FIT_CHECK_MARGIN = 0.005
 
 
 def train_epochs(

@@ -20,26 +20,35 @@ def _flat(model):
     return [*model.coefs_, *model.intercepts_]
 
 
+# float32 needs a larger step (rounding error / eps) and looser tolerances than float64.
+PRECISION = {
+    "float64": dict(eps=1e-6, rtol=1e-5, atol=1e-8),
+    "float32": dict(eps=1e-3, rtol=2e-3, atol=5e-5),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
-def test_gradients_match_finite_differences(activation, loss):
+def test_gradients_match_finite_differences(activation, loss, dtype):
     X, y = _tiny_problem()
-    model = NumpyMLP((5, 4), activation=activation, loss=loss, dtype="float64", random_state=3)
+    model = NumpyMLP((5, 4), activation=activation, loss=loss, dtype=dtype, random_state=3)
     model._initialize(X.shape[1], np.arange(3))
     _, coef_grads, intercept_grads = model.loss_and_gradients(X, y)
     analytic = [*coef_grads, *intercept_grads]
-    eps = 1e-6
+    eps, rtol, atol = PRECISION[dtype].values()
     for param, grad in zip(_flat(model), analytic, strict=True):
-        numeric = np.zeros_like(param)
+        assert grad.dtype == param.dtype == np.dtype(dtype)
+        numeric = np.zeros(param.shape)
         for i in np.ndindex(param.shape):
             old = param[i]
             param[i] = old + eps
-            up = model.loss_value(X, y)
+            up, up_at = model.loss_value(X, y), float(param[i])
             param[i] = old - eps
-            down = model.loss_value(X, y)
+            down, down_at = model.loss_value(X, y), float(param[i])
             param[i] = old
-            numeric[i] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+            numeric[i] = (up - down) / (up_at - down_at)  # the step actually stored
+        np.testing.assert_allclose(grad, numeric, rtol=rtol, atol=atol)
 
 
 def test_float32_gradients_agree_with_float64():
@@ -55,6 +64,45 @@ def test_float32_gradients_agree_with_float64():
     assert all(g.dtype == np.float32 for g in g32)
     for a, b in zip(g32, g64, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
+
+
+def test_confident_cross_entropy_is_not_rounded_to_zero_in_float32():
+    # A memorized example's loss (here 2 exp(-25) ~ 3e-11) is far below float32's resolution
+    # near 1: the loss is taken in float64 from the logits, so it is still measured.
+    model = NumpyMLP((3,), activation="relu", loss="cross_entropy", dtype="float32")
+    model._initialize(3, np.arange(3))
+    model.coefs_ = [np.eye(3, dtype=np.float32), 25 * np.eye(3, dtype=np.float32)]
+    model.intercepts_ = [np.zeros(3, np.float32), np.zeros(3, np.float32)]
+    X, y = np.eye(3, dtype=np.float32), np.arange(3)  # logits: 25 for the right class, else 0
+    assert model.loss_value(X, y) == pytest.approx(np.log1p(2 * np.exp(-25.0)), rel=1e-6)
+    model.set_params(learning_rate=1e-12).partial_fit(X, y)
+    assert model.loss_curve_[-1] == pytest.approx(np.log1p(2 * np.exp(-25.0)), rel=1e-6)
+
+
+def test_training_keeps_the_models_dtype():
+    X, y = _tiny_problem(n=50)  # float64 data into a float32 model
+    model = NumpyMLP((8,), momentum=0.9, weight_decay=0.01, dtype="float32").fit(X, y)
+    assert all(p.dtype == np.float32 for p in (*_flat(model), *model._velocities))
+    assert model.predict_proba(X).dtype == np.float32
+
+
+def test_a_float64_model_trains_the_same_on_float32_data():
+    X, y = _tiny_problem(n=50)
+    X32 = X.astype(np.float32)
+    a = NumpyMLP((8,), dtype="float64", max_epochs=3, batch_size=7).fit(X32, y)
+    b = NumpyMLP((8,), dtype="float64", max_epochs=3, batch_size=7).fit(X32.astype(np.float64), y)
+    for wa, wb in zip(_flat(a), _flat(b), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_predicting_in_blocks_of_rows_changes_nothing():
+    rng = np.random.default_rng(2)
+    X, y = rng.uniform(0, 1, (5000, 6)), rng.integers(0, 3, 5000)  # more rows than one block
+    model = NumpyMLP((8,), loss="cross_entropy", max_epochs=2).fit(X[:100], y[:100])
+    parts = np.vstack([model.predict_proba(X[:10]), model.predict_proba(X[10:])])
+    np.testing.assert_allclose(model.predict_proba(X), parts, rtol=1e-6)
+    halves = (model.loss_value(X[:2500], y[:2500]) + model.loss_value(X[2500:], y[2500:])) / 2
+    assert model.loss_value(X, y) == pytest.approx(halves, rel=1e-9)
 
 
 def test_memorizes_100_random_labels():

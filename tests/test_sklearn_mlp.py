@@ -206,3 +206,15 @@ def test_invalid_parameters_name_the_key(kwargs, key):
     X, y = _subset(20)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         SklearnMLP(**{**CE, **kwargs}).fit(X, y)
+
+
+def test_loss_and_predict_agree_with_loss_value_and_predict():
+    X, y = load_digits(return_X_y=True)
+    X = (X[:300] / 16).astype(np.float32)
+    y = y[:300]
+    for cls in (NumpyMLP, SklearnMLP):
+        model = cls((16,), activation="relu", loss="cross_entropy", learning_rate=0.1, max_epochs=3)
+        model.fit(X, y)
+        loss, predictions = model.loss_and_predict(X, y)
+        assert loss == model.loss_value(X, y)
+        np.testing.assert_array_equal(predictions, model.predict(X))

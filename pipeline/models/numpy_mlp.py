@@ -3,7 +3,7 @@
 This is the network of the 3Blue1Brown videos (and of Nielsen's book) made fast and batched:
 every layer works on a whole mini-batch ``(n_samples, n_features)`` at once, each activation's
 derivative sits beside the activation, and the names follow the mathematics (``activations``,
-``deltas``). It speaks scikit-learn's estimator language (``fit``, ``partial_fit``,
+``delta``). It speaks scikit-learn's estimator language (``fit``, ``partial_fit``,
 ``predict_proba``, ``score``, ``coefs_``, ``intercepts_``, ``loss_curve_``) so it plugs into the
 same training loop as ``MLPClassifier``.
 
@@ -11,63 +11,116 @@ Two output/cost pairs:
 
 - ``loss="mse"``: sigmoid outputs and the videos' quadratic cost C = 1/(2n) sum ||y - a||^2;
 - ``loss="cross_entropy"``: softmax outputs and the mean negative log-likelihood.
+
+Speed: an epoch should cost little more than its matrix products (``python -m pipeline.bench``
+measures this). Each mini-batch is gathered into a reusable buffer, every layer writes into
+preallocated arrays, the learning rate and the 1/n of the mean are folded into the output
+layer's delta (the smallest array) so a weight update is one in-place subtraction, zero momentum
+or weight decay costs nothing, and all large arrays stay in the model's dtype.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline.errors import ConfigError, DivergenceError
 
+# Each hidden activation overwrites its pre-activation buffer z; its backward multiplies
+# delta = dC/da in place by the derivative, written in terms of the activation's output a.
+
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # In place: z is a fresh pre-activation buffer nobody else holds.
     np.negative(z, out=z)
     np.exp(z, out=z)
     z += 1.0
     return np.reciprocal(z, out=z)
 
 
-def _sigmoid_derivative(a: np.ndarray) -> np.ndarray:
-    return a * (1.0 - a)
+def _sigmoid_backward(delta: np.ndarray, a: np.ndarray) -> None:
+    delta *= a
+    delta *= 1.0 - a  # sigma'(z) = a (1 - a)
 
 
 def _relu(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0.0, out=z)
 
 
-def _relu_derivative(a: np.ndarray) -> np.ndarray:
-    return (a > 0).astype(a.dtype)
+def _relu_backward(delta: np.ndarray, a: np.ndarray) -> None:
+    delta *= a > 0  # a boolean mask: 1 where the unit was active
 
 
 def _tanh(z: np.ndarray) -> np.ndarray:
     return np.tanh(z, out=z)
 
 
-def _tanh_derivative(a: np.ndarray) -> np.ndarray:
-    return 1.0 - a * a
+def _tanh_backward(delta: np.ndarray, a: np.ndarray) -> None:
+    delta *= 1.0 - a * a
 
 
-# Activation and its derivative, the derivative written in terms of the activation's output.
-ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "tanh": _tanh}
-DERIVATIVES = {"sigmoid": _sigmoid_derivative, "relu": _relu_derivative, "tanh": _tanh_derivative}
-LOSSES = ("mse", "cross_entropy")
+# Hidden activation -> (forward, backward).
+ACTIVATIONS = {
+    "sigmoid": (_sigmoid, _sigmoid_backward),
+    "relu": (_relu, _relu_backward),
+    "tanh": (_tanh, _tanh_backward),
+}
 DTYPES = ("float32", "float64")
+_PREDICT_ROWS = 4096  # rows per forward pass when predicting: bounded memory, efficient BLAS
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
+# Each output function turns the logits z (n, k) in place into the output activations and
+# returns the data loss summed over rows (0.0 without targets). Both work in float64: k is
+# small, and the loss of a memorized example (1e-9, say) would round to 0 in float32.
+
+
+def _softmax_cross_entropy(z: np.ndarray, targets: np.ndarray | None) -> float:
+    z64 = z.astype(np.float64)
+    rows = np.arange(len(z64))
+    # Shift each row's largest logit to 0 so exp cannot overflow. (Row maxima and sums over
+    # k ~ 10 columns: argmax + gather and einsum are ~5x faster here than .max/.sum(axis=1).)
+    z64 -= z64[rows, z64.argmax(axis=1)][:, None]
+    picked = None if targets is None else z64[rows, targets]  # (n,)
+    np.exp(z64, out=z64)
+    norm = np.einsum("ij->i", z64)[:, None]  # (n, 1), in [1, k]
+    np.divide(z64, norm, out=z)  # the probabilities, back in the model's dtype
+    if targets is None:
+        return 0.0
+    return float(np.log(norm).sum() - picked.sum())  # -log p_y = log norm - (z_y - max z)
+
+
+def _sigmoid_quadratic(z: np.ndarray, targets: np.ndarray | None) -> float:
+    a = _sigmoid(z)
+    if targets is None:
+        return 0.0
+    diff = a.astype(np.float64)
+    diff[np.arange(len(a)), targets] -= 1.0  # a - y
+    return float(np.einsum("ij,ij->", diff, diff) / 2)
+
+
+OUTPUTS = {"mse": _sigmoid_quadratic, "cross_entropy": _softmax_cross_entropy}
 
 
 def _check_choice(key: str, value, allowed) -> None:
     if value not in allowed:
         raise ConfigError(f"model.{key}: {value!r} is not one of {', '.join(map(str, allowed))}")
+
+
+@dataclass
+class _Workspace:
+    """Arrays every mini-batch of an epoch reuses; a shorter last batch uses their leading rows.
+
+    ``x`` is (batch, n_features); ``z[l]`` and ``deltas[l]`` are (batch, sizes[l + 1]); the
+    steps have the shapes of ``coefs_`` and ``intercepts_`` and hold learning rate x gradient.
+    """
+
+    x: np.ndarray
+    z: list[np.ndarray]
+    deltas: list[np.ndarray]
+    coef_steps: list[np.ndarray]
+    intercept_steps: list[np.ndarray]
 
 
 class NumpyMLP(ClassifierMixin, BaseEstimator):
@@ -126,7 +179,7 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ set-up
     def _validate_params(self) -> None:
         _check_choice("activation", self.activation, tuple(ACTIVATIONS))
-        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("loss", self.loss, tuple(OUTPUTS))
         _check_choice("dtype", self.dtype, DTYPES)
         sizes = tuple(self.hidden_layer_sizes)
         if not sizes or any(int(h) != h or h < 1 for h in sizes):
@@ -189,78 +242,87 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
             )
         return index
 
-    # ----------------------------------------------------------- forward/backward
-    def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """Activations of every layer, input first, and the output layer's pre-activations.
+    def _workspace(self, rows: int) -> _Workspace:
+        widths = [w.shape[1] for w in self.coefs_]
+        return _Workspace(
+            x=np.empty((rows, self.n_features_in_), self._dtype),
+            z=[np.empty((rows, k), self._dtype) for k in widths],
+            deltas=[np.empty((rows, k), self._dtype) for k in widths[:-1]],
+            coef_steps=[np.empty_like(w) for w in self.coefs_],
+            intercept_steps=[np.empty_like(b) for b in self.intercepts_],
+        )
 
-        ``activations[l]`` is (n_samples, sizes[l]); ``logits`` is (n_samples, n_classes).
+    # ----------------------------------------------------------- forward/backward
+    def _forward(self, X: np.ndarray, buffers=None) -> list[np.ndarray]:
+        """Activations of every layer, input first: ``activations[l]`` is (n, sizes[l]).
+
+        The last entry is left as the output layer's pre-activations (logits) for the output
+        function to finish in place. With ``buffers`` (``_Workspace.z``) no array is allocated.
         """
         activations = [X]
-        hidden = ACTIVATIONS[self.activation]
+        hidden, _ = ACTIVATIONS[self.activation]
         last = len(self.coefs_) - 1
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
-            z = activations[-1] @ W  # (n, fan_out), a fresh buffer the activation reuses
+            out = None if buffers is None else buffers[i][: len(X)]
+            z = np.matmul(activations[-1], W, out=out)  # (n, fan_out)
             z += b
-            if i < last:
-                activations.append(hidden(z))
-        logits = z.copy()
-        activations.append(_sigmoid(z) if self.loss == "mse" else _softmax(z))
-        return activations, logits
+            activations.append(hidden(z) if i < last else z)
+        return activations
 
-    def _data_loss(self, output: np.ndarray, logits: np.ndarray, targets: np.ndarray) -> float:
-        """Mean data loss of ``output``/``logits`` (n, k) against integer ``targets`` (n,)."""
-        n = output.shape[0]
-        rows = np.arange(n)
+    def _output_delta(self, output: np.ndarray, targets: np.ndarray, scale: float) -> np.ndarray:
+        """Turn the output activations (n, k), in place, into ``scale`` x dC/dz of the output."""
         if self.loss == "mse":
-            diff = output.copy()
-            diff[rows, targets] -= 1.0
-            return float(np.einsum("ij,ij->", diff, diff, dtype=np.float64) / (2 * n))
-        # -log softmax(z)_y = logsumexp(z) - z_y, computed stably (no log of an underflowed 0).
-        z = logits.astype(np.float64)
-        zmax = z.max(axis=1)
-        log_norm = zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1))
-        return float((log_norm - z[rows, targets]).mean())
+            derivative = output * (1.0 - output)  # sigma'(z), taken before output changes
+        output[np.arange(len(output)), targets] -= 1.0  # a - y
+        if self.loss == "mse":
+            output *= derivative
+        output *= scale  # the 1/n of the mean, and in training the learning rate too
+        return output
 
-    def _backward(self, activations, targets):
-        """Gradients of the mean data loss for one batch, by backpropagation.
+    def _backward(self, activations, delta, coef_grads, intercept_grads, deltas=None) -> None:
+        """Backpropagate the output layer's ``delta`` (n, k) through every layer.
 
-        Returns ``(coef_grads, intercept_grads)`` shaped like ``coefs_`` and ``intercepts_``.
+        Fills ``coef_grads[l]`` (fan_in, fan_out) and ``intercept_grads[l]`` (fan_out,) in
+        place, scaled as ``delta`` is; ``deltas`` (``_Workspace.deltas``) saves allocations.
         """
-        output = activations[-1]
-        n = output.shape[0]
-        # delta = dC/dz at the output layer, already divided by n for the mean.
-        delta = output.copy()
-        delta[np.arange(n), targets] -= 1.0
-        if self.loss == "mse":
-            delta *= _sigmoid_derivative(output)  # (a - y) * sigma'(z)
-        delta *= 1.0 / n
-        derivative = DERIVATIVES[self.activation]
-        n_layers = len(self.coefs_)
-        coef_grads, intercept_grads = [None] * n_layers, [None] * n_layers
-        for layer in range(n_layers - 1, -1, -1):
-            coef_grads[layer] = activations[layer].T @ delta  # (fan_in, fan_out)
-            intercept_grads[layer] = delta.sum(axis=0)
+        _, backward = ACTIVATIONS[self.activation]
+        for layer in range(len(self.coefs_) - 1, -1, -1):
+            np.matmul(activations[layer].T, delta, out=coef_grads[layer])
+            np.sum(delta, axis=0, out=intercept_grads[layer])
             if layer > 0:  # the input layer needs no delta
-                delta = delta @ self.coefs_[layer].T
-                delta *= derivative(activations[layer])
-        return coef_grads, intercept_grads
+                out = None if deltas is None else deltas[layer - 1][: len(delta)]
+                delta = np.matmul(delta, self.coefs_[layer].T, out=out)  # dC/da, (n, fan_in)
+                backward(delta, activations[layer])  # now dC/dz
 
-    def _update(self, coef_grads, intercept_grads) -> None:
-        """One SGD step with momentum and L2 weight decay, in place."""
-        lr, mu = self._dtype.type(self.learning_rate), self._dtype.type(self.momentum)
+    def _step(self, coef_steps, intercept_steps) -> None:
+        """One SGD step in place; the steps hold learning rate x gradient of the mean loss."""
         if self.weight_decay:
-            wd = self._dtype.type(self.weight_decay)
-            for g, W in zip(coef_grads, self.coefs_, strict=True):
-                g += wd * W
+            decay = float(self.learning_rate * self.weight_decay)
+            for step, W in zip(coef_steps, self.coefs_, strict=True):
+                step += decay * W
         params = (*self.coefs_, *self.intercepts_)
-        grads = (*coef_grads, *intercept_grads)
-        for p, g, v in zip(params, grads, self._velocities, strict=True):
-            if mu:
+        steps = (*coef_steps, *intercept_steps)
+        if self.momentum:
+            mu = float(self.momentum)
+            for p, step, v in zip(params, steps, self._velocities, strict=True):
                 v *= mu
-                v -= lr * g
+                v -= step
                 p += v
-            else:
-                p -= lr * g
+        else:
+            for p, step in zip(params, steps, strict=True):
+                p -= step
+
+    def _outputs(self, X, targets=None) -> tuple[np.ndarray, float]:
+        """Output activations (n, k) of ``X``, a block of rows at a time, and the summed loss."""
+        X = np.asarray(X)
+        output = np.empty((len(X), len(self.classes_)), self._dtype)
+        total = 0.0
+        for start in range(0, len(X), _PREDICT_ROWS):
+            rows = slice(start, start + _PREDICT_ROWS)
+            z = self._forward(np.asarray(X[rows], dtype=self._dtype))[-1]
+            total += OUTPUTS[self.loss](z, None if targets is None else targets[rows])
+            output[rows] = z
+        return output, total
 
     # ------------------------------------------------------------------ public
     def loss_and_gradients(self, X, y):
@@ -279,9 +341,12 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
         """
         X = np.asarray(X, dtype=self._dtype)
         targets = self._encode(np.asarray(y))
-        activations, logits = self._forward(X)
-        loss = self._data_loss(activations[-1], logits, targets)
-        coef_grads, intercept_grads = self._backward(activations, targets)
+        activations = self._forward(X)
+        loss = OUTPUTS[self.loss](activations[-1], targets) / len(X)
+        delta = self._output_delta(activations[-1], targets, 1.0 / len(X))
+        coef_grads = [np.empty_like(W) for W in self.coefs_]
+        intercept_grads = [np.empty_like(b) for b in self.intercepts_]
+        self._backward(activations, delta, coef_grads, intercept_grads)
         return loss, coef_grads, intercept_grads
 
     def partial_fit(self, X, y, classes=None):
@@ -303,35 +368,48 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         if not hasattr(self, "coefs_"):
             self._initialize(X.shape[1], np.unique(y) if classes is None else np.unique(classes))
-        if X.dtype != self._dtype:
-            X = X.astype(self._dtype)
         targets = self._encode(y)
-        n = X.shape[0]
+        n, bs = X.shape[0], int(self.batch_size)
         order = self._rng.permutation(n)
-        correct = np.empty(n, dtype=bool)
+        ordered_targets = targets[order]  # batch b's targets are the slice [b*bs, (b+1)*bs)
+        predicted = np.empty(n, dtype=np.intp)  # each example's predicted column, in order
+        work = self._workspace(min(bs, n))
+        lr = float(self.learning_rate)
         total_loss = 0.0
-        bs = int(self.batch_size)
         # A loss 1000x that of an uninformed guess (log k for cross-entropy) has exploded;
         # the quadratic cost with sigmoid outputs is bounded and can only overflow.
         limit = 1000.0 * math.log(len(self.classes_)) if self.loss == "cross_entropy" else math.inf
         with np.errstate(over="raise", invalid="raise"):
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
-                tb = targets[idx]
+                m = len(idx)
+                tb = ordered_targets[start : start + m]
                 try:
-                    activations, logits = self._forward(X[idx])
-                    batch_loss = self._data_loss(activations[-1], logits, tb)
+                    if X.dtype == self._dtype:  # gather the batch without allocating
+                        xb = np.take(X, idx, axis=0, out=work.x[:m], mode="clip")
+                    else:
+                        xb = work.x[:m]
+                        xb[...] = X[idx]
+                    activations = self._forward(xb, work.z)
+                    output = activations[-1]
+                    batch_loss = OUTPUTS[self.loss](output, tb) / m
                     if not batch_loss <= limit:  # also catches NaN
                         raise FloatingPointError(f"batch loss {batch_loss:.3g}")
-                    correct[idx] = activations[-1].argmax(axis=1) == tb
-                    self._update(*self._backward(activations, tb))
+                    np.argmax(output, axis=1, out=predicted[start : start + m])
+                    delta = self._output_delta(output, tb, lr / m)
+                    self._backward(
+                        activations, delta, work.coef_steps, work.intercept_steps, work.deltas
+                    )
+                    self._step(work.coef_steps, work.intercept_steps)
                 except FloatingPointError as err:
                     raise DivergenceError(
                         f"training diverged in epoch {self.n_iter_ + 1} ({err}): "
                         f"try a smaller model.learning_rate (now {self.learning_rate})"
                     ) from None
-                total_loss += batch_loss * len(idx)
+                total_loss += batch_loss * m
                 self.t_ += 1
+        correct = np.empty(n, dtype=bool)
+        correct[order] = predicted == ordered_targets
         self.n_iter_ += 1
         self.loss_curve_.append(total_loss / n)
         self.epoch_correct_ = correct
@@ -351,9 +429,8 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
         With ``loss="mse"`` the sigmoid outputs are independent, so they are normalised to sum
         to one; the predicted class is the same either way.
         """
-        X = np.asarray(X, dtype=self._dtype)
         with np.errstate(over="ignore"):  # saturated sigmoids are fine when only predicting
-            output = self._forward(X)[0][-1]
+            output, _ = self._outputs(X)
         if self.loss == "mse":
             output += np.finfo(output.dtype).tiny  # all-saturated rows stay well defined
             output /= output.sum(axis=1, keepdims=True)
@@ -365,7 +442,11 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
 
     def loss_value(self, X, y) -> float:
         """Mean data loss over ``(X, y)`` with the current weights (no weight decay)."""
-        X = np.asarray(X, dtype=self._dtype)
+        return self.loss_and_predict(X, y)[0]
+
+    def loss_and_predict(self, X, y) -> tuple[float, np.ndarray]:
+        """Mean data loss over ``(X, y)`` and the predicted labels (n_samples,), in one pass."""
+        targets = self._encode(np.asarray(y))
         with np.errstate(over="ignore"):
-            activations, logits = self._forward(X)
-        return self._data_loss(activations[-1], logits, self._encode(np.asarray(y)))
+            output, total = self._outputs(X, targets)
+        return total / len(targets), self.classes_[output.argmax(axis=1)]

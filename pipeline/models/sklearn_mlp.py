@@ -273,7 +273,12 @@ max_epochs, dtype, random_state
 
     def loss_value(self, X, y) -> float:
         """Mean cross-entropy over ``(X, y)`` with the current weights (no weight decay)."""
+        return self.loss_and_predict(X, y)[0]
+
+    def loss_and_predict(self, X, y) -> tuple[float, np.ndarray]:
+        """Mean cross-entropy over ``(X, y)`` and the predicted labels (n_samples,), in one pass."""
         X = np.asarray(X, dtype=self._dtype)
         with np.errstate(over="ignore"):
             logits = self._logits(X)
-        return _cross_entropy(logits, self._encode(np.asarray(y)))
+        loss = _cross_entropy(logits, self._encode(np.asarray(y)))
+        return loss, self.classes_[logits.argmax(axis=1)]
