@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint ui repro clean
+.PHONY: help install run test test-fast lint ui repro bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ lint: $(STAMP) ## ruff
 
 ui: $(STAMP) ## open the MLflow UI on this directory's runs
 	$(VENV)/bin/mlflow ui
+
+bench: $(STAMP) ## benchmark NumpyMLP against MLPClassifier, PyTorch (if installed) and the BLAS floor
+	$(PY) -m pipeline.bench --mnist-dir ../shared/data/mnist
 
 repro: $(STAMP) ## rerun the DVC pipeline: only the stages whose code, data or params changed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
