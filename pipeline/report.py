@@ -89,6 +89,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Per-epoch curves are drawn when a report compares at most this many runs.
+MAX_CURVES = 12
+
+
+def _histories(table: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
+    """Each run's per-epoch train and validation accuracy, keyed by a short label."""
+    import mlflow
+
+    from pipeline.sweep_figures import short_labels
+
+    client = mlflow.MlflowClient()
+    labels = short_labels(list(table["run"]))
+    histories = {}
+    for label, run_id in zip(labels, table["run_id"], strict=True):
+        histories[label] = {
+            metric: [
+                m.value
+                for m in sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
+            ]
+            for metric in ("train_accuracy", "val_accuracy")
+        }
+    return histories
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the report; 0 on success, 1 with one line on stderr for a problem to fix."""
     import logging
@@ -96,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import mlflow
 
     from pipeline.canvas import save_figure
-    from pipeline.sweep_figures import report_figures
+    from pipeline.sweep_figures import curves_by_run, report_figures
 
     args = parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -122,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for file_name, fig in report_figures(table).items():
         save_figure(fig, out / file_name)
         written.append(file_name)
+    if len(table) <= MAX_CURVES:
+        save_figure(curves_by_run(_histories(table)), out / "curves.png")
+        written.append("curves.png")
     print(f"{name}: {len(table)} runs")
     print(shown.to_string(index=False))
     unfinished = int((table["status"] != "FINISHED").sum())

@@ -155,3 +155,38 @@ def report_figures(table: pd.DataFrame) -> dict:
                     fig.axes[0].set_ylim(0.0, 1.02)
                 figures[f"{stem}_vs_{name}.png"] = fig
     return figures
+
+
+def curves_by_run(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """Training and validation accuracy per epoch, one line per run, in two panels.
+
+    Parameters
+    ----------
+    histories : mapping of run label to {metric name: values for epochs 1..n}
+        Uses ``train_accuracy`` (solid, left) and ``val_accuracy`` (right).
+    """
+    fig = new_figure((10.0, 4.0))
+    panels = fig.subplots(1, 2, sharey=True)
+    metrics = ("train_accuracy", "val_accuracy")
+    titles = ("training (labels trained on)", "validation")
+    for ax, metric, title in zip(panels, metrics, titles, strict=True):
+        for i, (label, history) in enumerate(histories.items()):
+            values = as_float(history.get(metric, []))
+            ax.plot(np.arange(1, len(values) + 1), values, color=f"C{i % 10}", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    panels[0].set_ylabel("accuracy")
+    panels[1].legend(loc="best", fontsize="small")
+    return fig
+
+
+def short_labels(names: Sequence[str]) -> list[str]:
+    """Run names with the dash-separated parts they all share removed (``p=0.2``, ``probe``)."""
+    parts = [name.split("-") for name in names]
+    common = set.intersection(*(set(p) for p in parts)) if parts else set()
+    return [
+        "-".join(x for x in p if x not in common) or name
+        for p, name in zip(parts, names, strict=True)
+    ]
