@@ -163,7 +163,7 @@ def log_figures(run_id, model, dataset: Dataset, history, cm, metrics, *, title:
     tiles = figures.weight_tiles(
         model.coefs_[0],
         dataset.image_shape,
-        title="first hidden layer: what is each neuron looking for?",
+        title="first hidden layer:\nwhat is each neuron looking for?",
     )
     tracking.log_figure(run_id, tiles, "first_layer_weights.png")
     kinds = sorted({k.split("_")[1] for k in metrics if k.startswith("noise_") and "_class_" in k})
