@@ -20,15 +20,13 @@ import numpy as np
 
 from pipeline import tracking
 from pipeline.evaluate import evaluate
-from pipeline.models import build_model
 from pipeline.probes import corrupt_labels, randomize_inputs, split_accuracy
 from pipeline.seeds import derive_seed
-from pipeline.settings import ModelSettings, TrainSettings
-from pipeline.split import Splits, fingerprint
-from pipeline.stages.common import METRICS, PLOTS, SPLITS, check_seed, run_stage, stage_params
-from pipeline.stages.files import load_splits, write_json, write_table
+from pipeline.split import Splits
+from pipeline.stages.common import METRICS, PLOTS, run_stage
+from pipeline.stages.files import write_json, write_table
 from pipeline.stages.record import finite, stage_run
-from pipeline.stages.train import curves, fit
+from pipeline.stages.train import curves, fit, read_training
 from pipeline.train import TrainResult
 
 STAGE = "memorize"
@@ -91,13 +89,16 @@ def compare(outcomes: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    params = stage_params(STAGE)
-    model = ModelSettings.from_dict(params["model"])
-    train = TrainSettings.from_dict(params["train"])
-    seed = check_seed(params["seed"])
-    build_model(model.name, model.params, random_state=seed)  # a bad value fails before MLflow
-    splits, n_classes = load_splits(SPLITS)
-    tags = {"model": model.name, "data_fingerprint": fingerprint(splits)}
+    t = read_training(STAGE)
+    params, model, train, seed, splits, n_classes, tags = (
+        t.params,
+        t.model,
+        t.train,
+        t.seed,
+        t.splits,
+        t.n_classes,
+        t.tags,
+    )
     name = f"dvc-memorize-{model.name}-seed{seed}"
     outcomes: dict[str, dict[str, Any]] = {}
     with stage_run(STAGE, params, name=name, tags=tags) as parent:

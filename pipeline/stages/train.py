@@ -9,6 +9,7 @@ curves (``repro/plots/train.csv``, one row per epoch) and where training ended
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from pipeline import tracking
 from pipeline.evaluate import evaluate
 from pipeline.models import build_model
 from pipeline.settings import ModelSettings, TrainSettings
-from pipeline.split import fingerprint
+from pipeline.split import Splits, fingerprint
 from pipeline.stages.common import (
     METRICS,
     MODEL,
@@ -89,14 +90,42 @@ def curves(result: TrainResult) -> dict[str, list]:
     return {"epoch": list(range(1, result.epochs + 1)), **result.history}
 
 
-def main() -> None:
-    params = stage_params(STAGE)
+@dataclass(frozen=True)
+class Training:
+    """What a training stage reads: its params, checked, and the prepared split."""
+
+    params: dict[str, Any]
+    model: ModelSettings
+    train: TrainSettings
+    seed: int
+    splits: Splits
+    n_classes: int
+    tags: dict[str, str]
+
+
+def read_training(stage: str) -> Training:
+    """The params ``stage`` declares, validated before MLflow is touched, and the split."""
+    params = stage_params(stage)
     model = ModelSettings.from_dict(params["model"])
     train = TrainSettings.from_dict(params["train"])
     seed = check_seed(params["seed"])
     build_model(model.name, model.params, random_state=seed)  # a bad value fails before MLflow
     splits, n_classes = load_splits(SPLITS)
     tags = {"model": model.name, "data_fingerprint": fingerprint(splits)}
+    return Training(params, model, train, seed, splits, n_classes, tags)
+
+
+def main() -> None:
+    t = read_training(STAGE)
+    params, model, train, seed, splits, n_classes, tags = (
+        t.params,
+        t.model,
+        t.train,
+        t.seed,
+        t.splits,
+        t.n_classes,
+        t.tags,
+    )
     with stage_run(STAGE, params, name=f"dvc-train-{model.name}-seed{seed}", tags=tags) as run:
         estimator, result = fit(
             model,
