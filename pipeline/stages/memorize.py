@@ -89,16 +89,7 @@ def compare(outcomes: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    t = read_training(STAGE)
-    params, model, train, seed, splits, n_classes, tags = (
-        t.params,
-        t.model,
-        t.train,
-        t.seed,
-        t.splits,
-        t.n_classes,
-        t.tags,
-    )
+    params, model, train, seed, splits, n_classes, tags = read_training(STAGE)
     name = f"dvc-memorize-{model.name}-seed{seed}"
     outcomes: dict[str, dict[str, Any]] = {}
     with stage_run(STAGE, params, name=name, tags=tags) as parent:

@@ -9,8 +9,7 @@ curves (``repro/plots/train.csv``, one row per epoch) and where training ended
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -90,8 +89,7 @@ def curves(result: TrainResult) -> dict[str, list]:
     return {"epoch": list(range(1, result.epochs + 1)), **result.history}
 
 
-@dataclass(frozen=True)
-class Training:
+class Training(NamedTuple):
     """What a training stage reads: its params, checked, and the prepared split."""
 
     params: dict[str, Any]
@@ -116,16 +114,7 @@ def read_training(stage: str) -> Training:
 
 
 def main() -> None:
-    t = read_training(STAGE)
-    params, model, train, seed, splits, n_classes, tags = (
-        t.params,
-        t.model,
-        t.train,
-        t.seed,
-        t.splits,
-        t.n_classes,
-        t.tags,
-    )
+    params, model, train, seed, splits, n_classes, tags = read_training(STAGE)
     with stage_run(STAGE, params, name=f"dvc-train-{model.name}-seed{seed}", tags=tags) as run:
         estimator, result = fit(
             model,
