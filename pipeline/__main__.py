@@ -81,6 +81,7 @@ def main(cfg: DictConfig) -> None:
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_dict(config)
+        config["model"].update(settings.model.params)  # record the values actually used
         summary = execute(
             settings,
             config,

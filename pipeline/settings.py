@@ -28,6 +28,12 @@ MODEL_PARAMS = (
 )
 
 
+# model.learning_rate: null picks the step size that suits the cost: 3.0 is Nielsen's (and the
+# videos') rate for sigmoid outputs with the quadratic cost, whose gradients are small; with
+# softmax cross-entropy such a step kills a ReLU network at once, and 0.1 is a safe default.
+DEFAULT_LEARNING_RATE = {"mse": 3.0, "cross_entropy": 0.1}
+
+
 def _number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{key} must be a number, got {value!r}")
@@ -63,6 +69,8 @@ class ModelSettings:
                     f"model.hidden_layer_sizes must be a list of whole numbers, got {sizes!r}"
                 )
             params["hidden_layer_sizes"] = tuple(sizes)
+        if params.get("learning_rate") is None:
+            params["learning_rate"] = DEFAULT_LEARNING_RATE.get(params.get("loss", "mse"), 0.1)
         for key in ("learning_rate", "momentum", "weight_decay"):
             if key in params:
                 params[key] = _number(f"model.{key}", params[key])

@@ -146,3 +146,25 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(workdir):
     run = client.get_run(run_id)
     assert run.info.status == "KILLED"
     assert client.get_metric_history(run_id, "train_loss")  # nothing logged before is lost
+
+
+def test_learning_rate_default_suits_the_cost():
+    from pipeline.settings import ModelSettings
+
+    video = ModelSettings.from_dict({"name": "numpy_mlp", "loss": "mse", "learning_rate": None})
+    relu = ModelSettings.from_dict(
+        {"name": "numpy_mlp", "loss": "cross_entropy", "learning_rate": None}
+    )
+    chosen = ModelSettings.from_dict({"name": "numpy_mlp", "loss": "mse", "learning_rate": 0.5})
+    assert video.params["learning_rate"] == 3.0 and relu.params["learning_rate"] == 0.1
+    assert chosen.params["learning_rate"] == 0.5
+
+
+@pytest.mark.slow
+def test_relu_cross_entropy_network_generalizes_with_default_learning_rate(workdir):
+    args = ["model.hidden_layer_sizes=[64]", "model.activation=relu", "model.loss=cross_entropy"]
+    result = run_cli(workdir, *args, "train.progress=false")
+    assert result.returncode == 0, result.stderr
+    run = search(workdir).iloc[0]
+    assert run["params.model.learning_rate"] == "0.1"  # the value used, not "null"
+    assert run["metrics.test_accuracy"] >= 0.95
