@@ -29,9 +29,11 @@ class TrainResult:
     fit_seconds: float = 0.0
 
 
-# The exact (full-pass) training accuracy is checked only once the free running accuracy is
-# this close to the threshold, so the check costs nothing for most of a run.
-FIT_CHECK_MARGIN = 0.005
+# The fit check scores the training set in blocks, this many rows first and doubling up to the
+# last, and stops at the first block that settles the answer: an unfitted model usually costs
+# one small block per epoch, and only a fitted one a whole pass.
+FIT_CHECK_FIRST_BLOCK = 128
+FIT_CHECK_BLOCK = 4096
 
 
 def train_epochs(
@@ -53,8 +55,8 @@ def train_epochs(
     Training metrics are the epoch's running ones (each example scored in its mini-batch just
     before that batch's update, so they cost nothing); validation metrics are measured after
     the epoch. ``epochs_to_fit`` is exact: the first epoch at whose end the model classifies
-    at least ``fit_threshold`` of the training set correctly (a full pass, made once the
-    running accuracy is within ``FIT_CHECK_MARGIN`` of the threshold).
+    at least ``fit_threshold`` of the training set correctly (checked after every epoch, in
+    blocks that stop at the first one to settle it; see ``_fitted``).
 
     Parameters
     ----------
@@ -87,7 +89,7 @@ def train_epochs(
         if on_epoch is not None:
             on_epoch(epoch, metrics)
         if result.epochs_to_fit is None and _fitted(
-            model, X_train, y_train, metrics, fit_threshold
+            model, X_train, y_train, correct, fit_threshold
         ):
             result.epochs_to_fit = epoch
             if stop_at_fit:
@@ -95,8 +97,34 @@ def train_epochs(
     return result
 
 
-def _fitted(model, X_train, y_train, metrics: dict[str, float], threshold: float) -> bool:
-    """Whether the model, as it is now, reaches ``threshold`` training accuracy."""
-    if metrics["train_accuracy"] < threshold - FIT_CHECK_MARGIN:
-        return False
-    return float(np.mean(model.predict(X_train) == y_train)) >= threshold
+def _fitted(
+    model, X_train, y_train, correct: np.ndarray, threshold: float, block: int = FIT_CHECK_BLOCK
+) -> bool:
+    """Whether the model, as it is now, classifies at least ``threshold`` of the training set.
+
+    Exact, but stops as soon as the answer is known: the examples the epoch's running pass got
+    wrong (``correct`` False: the likeliest to be wrong still) are scored first, then the
+    others, in growing blocks, until so many are wrong that the threshold is out of reach.
+    """
+    n = len(y_train)
+    errors = 0
+    suspects = np.flatnonzero(~correct)
+    for lo, hi in _blocks(len(suspects), block):
+        rows = suspects[lo:hi]
+        errors += int(np.count_nonzero(model.predict(X_train[rows]) != y_train[rows]))
+        if (n - errors) / n < threshold:
+            return False
+    for lo, hi in _blocks(n, block):
+        wrong = model.predict(X_train[lo:hi]) != y_train[lo:hi]
+        errors += int(np.count_nonzero(wrong & correct[lo:hi]))  # suspects are counted already
+        if (n - errors) / n < threshold:
+            return False
+    return True
+
+
+def _blocks(n: int, largest: int):
+    """``(lo, hi)`` bounds covering ``range(n)``: FIT_CHECK_FIRST_BLOCK rows, then doubling."""
+    lo, size = 0, min(FIT_CHECK_FIRST_BLOCK, largest)
+    while lo < n:
+        yield lo, min(n, lo + size)
+        lo, size = lo + size, min(2 * size, largest)
