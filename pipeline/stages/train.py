@@ -110,6 +110,7 @@ def read_training(stage: str) -> Training:
     build_model(model.name, model.params, random_state=seed)  # a bad value fails before MLflow
     splits, n_classes = load_splits(SPLITS)
     tags = {"model": model.name, "data_fingerprint": fingerprint(splits)}
+    params["model"] = {**params["model"], **model.params}  # MLflow records the values used
     return Training(params, model, train, seed, splits, n_classes, tags)
 
 
