@@ -64,7 +64,7 @@ def test_each_peer_is_a_real_training_loop(peer):
 
 @pytest.mark.slow
 def test_run_table_splits_a_real_cli_run_into_its_parts():
-    rows = bench.run_table(["+experiment=shuffled_labels", "model.max_epochs=2"], threads=1)
+    rows, measured = bench.run_table(["+experiment=shuffled_labels", "model.max_epochs=2"], 1)
     text = "\n".join(rows)
     for part in ("start-up", "training: 4 epochs", "per-epoch evaluation", "per-epoch logging"):
         assert part in text  # shuffled_labels trains two arms: 2 epochs each
@@ -73,3 +73,39 @@ def test_run_table_splits_a_real_cli_run_into_its_parts():
     assert len(seconds) == 7 and all(s >= 0 for s in seconds)
     assert sum(seconds) == pytest.approx(total, abs=0.05)
     assert re.search(r"Peak memory \(max RSS\): [\d.]+ GB", text)
+    assert f"{measured['overhead']:.1%} of training time" in text
+    assert 0.05 < measured["peak_gb"] < 10
+
+
+def test_the_targets_are_judged_on_the_numbers_measured():
+    best = {
+        ("numpy", "float32"): 1.0,
+        ("sklearn", "float32"): 2.0,
+        ("sklearn", "float64"): 3.0,
+        ("floor", "float32"): 0.8,
+    }
+    run, pool = {"overhead": 0.151, "peak_gb": 0.5}, {"overhead": 0.0, "peak_gb": 0.9}
+    rows = {r.split(" | ")[0].strip("| "): r for r in bench.targets(best, run, 0.4, pool)}
+    verdict = {target: row.rsplit("|", 2)[1].strip() for target, row in rows.items()}
+    assert verdict["NumpyMLP float32 >= 2.5x the examples/s of MLPClassifier float32"] == (
+        "**not met**"
+    )
+    assert "2.00x" in rows["NumpyMLP float32 >= 2.5x the examples/s of MLPClassifier float32"]
+    assert verdict["NumpyMLP float32 >= 2.5x the examples/s of MLPClassifier float64"] == "met"
+    assert verdict["NumpyMLP float32 within 1.3x of the floor"] == "met"  # 1.25x
+    assert verdict["NumpyMLP float32 at least as fast as PyTorch float32"] == "not measured"
+    assert verdict["per-epoch evaluation + logging <= 15% of training (table 2)"] == "**not met**"
+    assert verdict["`python -m pipeline --help` < 2 s"] == "met"
+    assert verdict["peak memory of a run on 70,000 images < 1.5 GB (table 3)"] == "met"
+
+
+def test_mnist_is_looked_for_where_the_project_and_the_lab_keep_it(tmp_path):
+    from pipeline.idx import write_idx
+
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    full.mkdir()
+    write_idx(full / "t10k-images-idx3-ubyte", np.zeros((3, 28, 28), dtype=np.uint8))
+    write_idx(full / "t10k-labels-idx1-ubyte", np.arange(3, dtype=np.uint8))
+    assert bench.find_mnist((str(empty), str(full))) == str(full)
+    assert bench.find_mnist((str(empty), str(tmp_path / "none"))) == str(empty)
