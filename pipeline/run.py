@@ -7,6 +7,7 @@ carries the comparison.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,12 +104,12 @@ def train_arm(
     bar = tqdm(total=max_epochs, desc=progress_label, unit="epoch", disable=show, leave=False)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        tracking.log_metrics(run_id, metrics, step=epoch)
+        log_epoch(epoch, metrics)
         bar.update(1)
         bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", acc=f"{metrics['train_accuracy']:.3f}")
 
     s = arm.splits
-    try:
+    with tracking.epoch_metrics(run_id) as log_epoch, contextlib.closing(bar):
         result = train_epochs(
             model,
             s.X_train,
@@ -122,8 +123,6 @@ def train_arm(
             corrupted=arm.corrupted,
             on_epoch=on_epoch,
         )
-    finally:
-        bar.close()
     final_train = evaluate(model, s.X_train, arm.y_train)
     test = evaluate(model, s.X_test, s.y_test)
     metrics = {

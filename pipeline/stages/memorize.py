@@ -98,20 +98,19 @@ def main() -> None:
             with stage_run(
                 STAGE, params, name=f"{name}-{arm_name}", tags=arm_tags, parent_run_id=parent
             ) as run:
-                estimator, result = fit(
-                    model,
-                    train,
-                    seed,
-                    arm.splits.X_train,
-                    arm.y_train,
-                    arm.splits.X_val,
-                    arm.splits.y_val,
-                    n_classes=n_classes,
-                    corrupted=arm.corrupted,
-                    on_epoch=lambda epoch, metrics, run=run: tracking.log_metrics(
-                        run, metrics, step=epoch
-                    ),
-                )
+                with tracking.epoch_metrics(run) as log_epoch:
+                    estimator, result = fit(
+                        model,
+                        train,
+                        seed,
+                        arm.splits.X_train,
+                        arm.y_train,
+                        arm.splits.X_val,
+                        arm.splits.y_val,
+                        n_classes=n_classes,
+                        corrupted=arm.corrupted,
+                        on_epoch=log_epoch,
+                    )
                 outcomes[arm_name] = outcome(estimator, result, arm)
                 timing = {"fit_seconds": result.fit_seconds}
                 tracking.log_metrics(run, {**finite(outcomes[arm_name]), **timing}, result.epochs)

@@ -117,17 +117,18 @@ def read_training(stage: str) -> Training:
 def main() -> None:
     params, model, train, seed, splits, n_classes, tags = read_training(STAGE)
     with stage_run(STAGE, params, name=f"dvc-train-{model.name}-seed{seed}", tags=tags) as run:
-        estimator, result = fit(
-            model,
-            train,
-            seed,
-            splits.X_train,
-            splits.y_train,
-            splits.X_val,
-            splits.y_val,
-            n_classes=n_classes,
-            on_epoch=lambda epoch, metrics: tracking.log_metrics(run, metrics, step=epoch),
-        )
+        with tracking.epoch_metrics(run) as log_epoch:
+            estimator, result = fit(
+                model,
+                train,
+                seed,
+                splits.X_train,
+                splits.y_train,
+                splits.X_val,
+                splits.y_val,
+                n_classes=n_classes,
+                on_epoch=log_epoch,
+            )
         metrics = summarize(estimator, result, splits.X_train, splits.y_train)
         timing = {"fit_seconds": result.fit_seconds}
         tracking.log_metrics(run, {**finite(metrics), **timing}, step=result.epochs)
