@@ -98,6 +98,8 @@ def main(cfg: DictConfig) -> None:
         print("interrupted: the run is marked KILLED in MLflow", file=sys.stderr)
         sys.exit(130)
     print(format_summary(summary))
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _close_parent(parent: str | None, status: str) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline import tracking
 from pipeline.data import Dataset, load_dataset
+from pipeline.diagnose import diagnose
 from pipeline.evaluate import confusion_matrix, evaluate
 from pipeline.models import build_model
 from pipeline.seeds import derive_seed
@@ -40,6 +41,7 @@ class RunSummary:
     tracking_uri: str
     arms: dict[str, dict[str, float]] = field(default_factory=dict)
     headline: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # "arm: what looks wrong"
 
 
 def probe_is_active(probe: dict) -> bool:
@@ -94,8 +96,12 @@ def train_arm(
     arm: ArmData,
     run_id: str,
     progress_label: str,
-) -> dict[str, float]:
-    """Train and evaluate one model on one arm, logging every epoch to ``run_id``."""
+) -> tuple[dict[str, float], list[str]]:
+    """Train and evaluate one model on one arm, logging every epoch to ``run_id``.
+
+    Returns the arm's final metrics and its warnings (``pipeline.diagnose``; also the run's
+    ``warnings`` tag), empty when training learned something.
+    """
     from tqdm.auto import tqdm
 
     model = build_model(settings.model.name, settings.model.params, random_state=settings.seed)
@@ -146,7 +152,9 @@ def train_arm(
 
     uri = log_model(model, input_example=s.X_test[:5], run_id=run_id)
     tracking.set_tags(run_id, {"model_uri": uri})
-    return metrics
+    warnings = diagnose(model, s.X_train, arm.y_train, final_train["accuracy"])
+    tracking.record_warnings(run_id, warnings)
+    return metrics, warnings
 
 
 def log_figures(run_id, model, dataset: Dataset, history, cm, metrics, *, title: str) -> None:
@@ -267,14 +275,18 @@ def execute(
         probe_arm = prepare_arm(dataset, splits, settings.probe, settings.seed)
         summary = RunSummary(run_id, tracking.tracking_uri())
         if not control:
-            summary.arms["run"] = train_arm(settings, dataset, probe_arm, run_id, name)
+            summary.arms["run"], warnings = train_arm(settings, dataset, probe_arm, run_id, name)
+            summary.warnings += warnings
             return summary
         true_arm = ArmData(splits, splits.y_train, None)
         for arm_name, arm in (("probe", probe_arm), ("control", true_arm)):
             child_tags = {**tags, "arm": arm_name, "data_fingerprint": fp, "data": dataset.name}
             with tracking.run(f"{name}-{arm_name}", tags=child_tags, parent_run_id=run_id) as child:
                 tracking.log_params(child, params)
-                summary.arms[arm_name] = train_arm(settings, dataset, arm, child, arm_name)
+                summary.arms[arm_name], warnings = train_arm(
+                    settings, dataset, arm, child, arm_name
+                )
+                summary.warnings += [f"{arm_name} arm: {w}" for w in warnings]
         summary.headline = headline(summary.arms)
         tracking.log_metrics(run_id, summary.headline)
         return summary

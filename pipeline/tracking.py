@@ -200,6 +200,12 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
             _write_metrics(run_id, pending)
 
 
+def record_warnings(run_id: str, warnings: list[str]) -> None:
+    """Tag the run with what looks wrong in it (``warnings``, joined by `` | ``), if anything."""
+    if warnings:
+        set_tags(run_id, {"warnings": " | ".join(warnings)})
+
+
 def log_text(run_id: str, text: str, artifact_file: str) -> None:
     MlflowClient().log_text(run_id, text, artifact_file)
 

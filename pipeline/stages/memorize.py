@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from pipeline import tracking
+from pipeline.diagnose import diagnose
 from pipeline.evaluate import evaluate
 from pipeline.probes import corrupt_labels, randomize_inputs, split_accuracy
 from pipeline.seeds import derive_seed
 from pipeline.split import Splits
 from pipeline.stages.common import METRICS, PLOTS, run_stage
 from pipeline.stages.files import write_json, write_table
-from pipeline.stages.record import finite, stage_run
+from pipeline.stages.record import finite, stage_run, warn
 from pipeline.stages.train import curves, fit, read_training
 from pipeline.train import TrainResult
 
@@ -112,6 +113,9 @@ def main() -> None:
                         on_epoch=log_epoch,
                     )
                 outcomes[arm_name] = outcome(estimator, result, arm)
+                accuracy = outcomes[arm_name]["train_accuracy"]
+                found = diagnose(estimator, arm.splits.X_train, arm.y_train, accuracy)
+                warn(run, [f"{arm_name} arm: {w}" for w in found])
                 timing = {"fit_seconds": result.fit_seconds}
                 tracking.log_metrics(run, {**finite(outcomes[arm_name]), **timing}, result.epochs)
                 write_table(PLOTS / "memorize" / f"{arm_name}.csv", curves(result))

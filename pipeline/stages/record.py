@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,10 @@ def stage_run(
 def finite(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The numeric entries of ``metrics`` (an unreached ``epochs_to_fit`` is None: left out)."""
     return {key: float(value) for key, value in metrics.items() if value is not None}
+
+
+def warn(run_id: str, warnings: list[str]) -> None:
+    """Say what looks wrong in a run (``pipeline.diagnose``): on stderr, and as its tag."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    tracking.record_warnings(run_id, warnings)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pipeline import tracking
+from pipeline.diagnose import diagnose
 from pipeline.evaluate import evaluate
 from pipeline.models import build_model
 from pipeline.settings import ModelSettings, TrainSettings
@@ -28,7 +29,7 @@ from pipeline.stages.common import (
     stage_params,
 )
 from pipeline.stages.files import load_splits, write_json, write_table
-from pipeline.stages.record import finite, stage_run
+from pipeline.stages.record import finite, stage_run, warn
 from pipeline.stages.weights import save_model
 from pipeline.train import TrainResult, train_epochs
 
@@ -130,6 +131,8 @@ def main() -> None:
                 on_epoch=log_epoch,
             )
         metrics = summarize(estimator, result, splits.X_train, splits.y_train)
+        accuracy = metrics["final_train_accuracy"]
+        warn(run, diagnose(estimator, splits.X_train, splits.y_train, accuracy))
         timing = {"fit_seconds": result.fit_seconds}
         tracking.log_metrics(run, {**finite(metrics), **timing}, step=result.epochs)
         save_model(MODEL, model.name, estimator)
