@@ -195,7 +195,16 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
 
     try:
         yield log
-    finally:
+    except BaseException as err:
+        # Keep what was measured, but never let a failing write hide why the block ended
+        # (a Ctrl-C must still end the run KILLED, a divergence still as its one-line message).
+        if pending:
+            try:
+                _write_metrics(run_id, pending)
+            except Exception as write_error:  # reported on the original error instead
+                err.add_note(f"{len(pending)} buffered metrics were not written: {write_error}")
+        raise
+    else:
         if pending:
             _write_metrics(run_id, pending)
 

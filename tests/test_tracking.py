@@ -65,3 +65,47 @@ def test_a_nan_is_refused_and_what_came_before_it_is_kept(store):
                 log(3, {"loss": math.nan})
     assert _steps(store, run_id, "loss") == [(1, 0.5), (2, 0.25)]
     assert store.get_run(run_id).info.status == "FAILED"
+
+
+def test_ctrl_c_keeps_every_epoch_and_ends_the_run_killed(store):
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.run("r") as run_id:
+            with tracking.epoch_metrics(run_id, every=3600) as log:
+                for epoch in range(1, 4):
+                    log(epoch, {"loss": float(epoch)})
+                raise KeyboardInterrupt
+    assert _steps(store, run_id, "loss") == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    assert store.get_run(run_id).info.status == "KILLED"
+
+
+def test_a_failing_last_write_does_not_hide_why_the_block_ended(store, monkeypatch):
+    def broken(run_id, items):
+        raise RuntimeError("store unreachable")
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        with tracking.run("r") as run_id:
+            with tracking.epoch_metrics(run_id, every=3600) as log:
+                log(1, {"loss": 1.0})  # written at once
+                log(2, {"loss": 2.0})  # held
+                monkeypatch.setattr(tracking, "_write_metrics", broken)
+                raise KeyboardInterrupt
+    assert "1 buffered metrics were not written: store unreachable" in raised.value.__notes__[0]
+    assert store.get_run(run_id).info.status == "KILLED"
+    assert _steps(store, run_id, "loss") == [(1, 1.0)]
+
+
+def test_held_epochs_are_written_once_every_seconds_have_passed(store, monkeypatch):
+    import time
+
+    now = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    written = []
+    with tracking.run("r") as run_id:
+        with tracking.epoch_metrics(run_id, every=1.0) as log:
+            for epoch, t in enumerate([0.0, 0.5, 0.9, 1.2, 1.5], 1):
+                now[0] = t
+                log(epoch, {"loss": float(epoch)})
+                written.append(len(_steps(store, run_id, "loss")))
+    # the first at once; 2 and 3 held; at t=1.2 a second has passed: 2-4 written; 5 held
+    assert written == [1, 1, 1, 4, 4]
+    assert len(_steps(store, run_id, "loss")) == 5  # and written when the block ended
