@@ -31,16 +31,28 @@ def _case(rng: np.random.Generator, n: int, errors: int, running_errors: int):
     return np.arange(n)[:, None], y, Lookup(predictions), correct
 
 
+@pytest.mark.parametrize("block", [1, 128, 1000, 4096])
 @pytest.mark.parametrize("threshold", [1.0, 0.999, 0.99, 0.5])
-def test_the_fit_check_is_the_full_pass_accuracy(threshold):
+def test_the_fit_check_is_the_full_pass_accuracy(threshold, block):
     rng = np.random.default_rng(0)
-    for _ in range(200):
+    for _ in range(100):
         n = int(rng.integers(1, 3000))
         errors = int(rng.integers(0, n + 1)) if rng.random() < 0.3 else int(rng.integers(0, 5))
         running_errors = int(rng.integers(0, n + 1))  # the running pass may say anything
         X, y, model, correct = _case(rng, n, min(errors, n), running_errors)
         expected = float(np.mean(model.predictions == y)) >= threshold
-        assert _fitted(model, X, y, correct, threshold, block=128) == expected
+        assert _fitted(model, X, y, correct, threshold, block=block) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "errors", "threshold", "fitted"),
+    [(1000, 1, 0.999, True), (1000, 2, 0.999, False), (100, 1, 0.99, True), (100, 2, 0.99, False)],
+)
+def test_the_fit_check_at_the_threshold_itself(n, errors, threshold, fitted):
+    rng = np.random.default_rng(n + errors)
+    for running_errors in (0, errors, n // 2):
+        X, y, model, correct = _case(rng, n, errors, running_errors)
+        assert _fitted(model, X, y, correct, threshold) == fitted
 
 
 def test_an_unfitted_model_is_caught_without_a_full_pass():
@@ -53,7 +65,7 @@ def test_an_unfitted_model_is_caught_without_a_full_pass():
     assert model.rows_scored == 128  # far from fitted: one small block
     X, y, model, correct = _case(rng, 8000, errors=0, running_errors=30)
     assert _fitted(model, X, y, correct, 1.0, block=1024)
-    assert model.rows_scored == len(y) + 30  # fitted: everything scored, the suspects twice
+    assert model.rows_scored == 2 * len(y) + 30  # fitted: the blocks, then the full pass
 
 
 def test_the_suspects_are_scored_first():
