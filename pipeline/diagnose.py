@@ -53,9 +53,9 @@ def diagnose(model, X_train: np.ndarray, y_train: np.ndarray, train_accuracy: fl
         for layer, share in enumerate(dead_units(model.coefs_, model.intercepts_, rows), 1):
             if share >= DEAD_SHARE:
                 warnings.append(
-                    f"{share:.0%} of the ReLUs in hidden layer {layer} never fire on the "
-                    f"training images (dead units): model.learning_rate={learning_rate:g} is "
-                    "probably too large"
+                    f"{share:.0%} of the ReLUs in hidden layer {layer} never fire on "
+                    f"{len(rows):,} training images (dead units): "
+                    f"model.learning_rate={learning_rate:g} is probably too large"
                 )
     if len(warnings) == 1:
         warnings[0] += f"; try another model.learning_rate (now {learning_rate:g}) or more epochs"

@@ -8,6 +8,7 @@ from sklearn.datasets import load_digits
 
 from pipeline.diagnose import dead_units, diagnose
 from pipeline.models.numpy_mlp import NumpyMLP
+from pipeline.models.sklearn_mlp import SklearnMLP
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +17,8 @@ def digits():
     return (X / 16).astype(np.float32), y
 
 
-def _trained(X, y, activation: str, loss: str, learning_rate: float, epochs: int = 5):
-    model = NumpyMLP((64,), activation, loss, learning_rate, batch_size=10, random_state=0)
+def _trained(X, y, activation, loss, learning_rate, epochs: int = 5, model_class=NumpyMLP):
+    model = model_class((64,), activation, loss, learning_rate, batch_size=10, random_state=0)
     for _ in range(epochs):
         model.partial_fit(X, y, classes=np.arange(10))
     return model, float(np.mean(model.predict(X) == y))
@@ -31,13 +32,15 @@ def test_dead_units_are_the_ones_silent_on_every_input():
     W2, b2 = rng.normal(size=(6, 3)), np.zeros(3)
     assert dead_units([W1, W2], [b1, b2], X) == [0.5]
     W3, b3 = rng.normal(size=(3, 2)), np.zeros(2)
+    W2[:, 1] = -np.abs(W2[:, 1]) - 1.0  # hidden layer 2, unit 1: fed only positive inputs
     shares = dead_units([W1, W2, W3], [b1, b2, b3], X)
-    assert shares[0] == 0.5 and len(shares) == 2
+    assert shares[0] == 0.5 and len(shares) == 2 and shares[1] >= 1 / 3
 
 
-def test_a_relu_network_killed_by_a_large_step_is_flagged_with_the_cause(digits):
+@pytest.mark.parametrize("model_class", [NumpyMLP, SklearnMLP])
+def test_a_relu_network_killed_by_a_large_step_is_flagged_with_the_cause(digits, model_class):
     X, y = digits
-    model, accuracy = _trained(X, y, "relu", "cross_entropy", learning_rate=3.0)
+    model, accuracy = _trained(X, y, "relu", "cross_entropy", 3.0, model_class=model_class)
     warnings = diagnose(model, X, y, accuracy)
     assert len(warnings) == 2
     assert "chance level" in warnings[0] and "learned nothing" in warnings[0]
