@@ -115,9 +115,15 @@ def main() -> None:
                 outcomes[arm_name] = outcome(estimator, result, arm)
                 accuracy = outcomes[arm_name]["train_accuracy"]
                 found = diagnose(estimator, arm.splits.X_train, arm.y_train, accuracy)
-                warn(run, [f"{arm_name} arm: {w}" for w in found])
+                warn(run, found, prefix=f"{arm_name} arm: ")
+                # As python -m pipeline names them: the full-pass training accuracies are
+                # final_*, apart from the per-epoch running train_accuracy* curves.
+                ended = {
+                    (f"final_{k}" if k.startswith("train_accuracy") else k): v
+                    for k, v in finite(outcomes[arm_name]).items()
+                }
                 timing = {"fit_seconds": result.fit_seconds}
-                tracking.log_metrics(run, {**finite(outcomes[arm_name]), **timing}, result.epochs)
+                tracking.log_metrics(run, {**ended, **timing}, result.epochs)
                 write_table(PLOTS / "memorize" / f"{arm_name}.csv", curves(result))
         summary = compare(outcomes)
         headline = {

@@ -60,8 +60,11 @@ def finite(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {key: float(value) for key, value in metrics.items() if value is not None}
 
 
-def warn(run_id: str, warnings: list[str]) -> None:
-    """Say what looks wrong in a run (``pipeline.diagnose``): on stderr, and as its tag."""
+def warn(run_id: str, warnings: list[str], prefix: str = "") -> None:
+    """Say what looks wrong in a run (``pipeline.diagnose``): on stderr and as the run's tag.
+
+    Each line on stderr starts with ``prefix``, which names the run among its siblings.
+    """
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {prefix}{warning}", file=sys.stderr)
     tracking.record_warnings(run_id, warnings)
