@@ -27,13 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.bench_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
+from pipeline.bench_targets import MNIST_DIRS, find_mnist, targets
 from pipeline.errors import MemlabError
 
 PEERS = {"numpy": "NumpyMLP", "sklearn": "MLPClassifier", "torch": "PyTorch", "floor": "floor"}
 N_FEATURES, N_CLASSES = 784, 10
-# Where to look for MNIST when --mnist-dir is not given: the project's data.dir, then the lab's
-# shared copy in a checkout beside this one.
-MNIST_DIRS = ("data/mnist", "../shared/data/mnist")
 
 
 # ---------------------------------------------------------------- table 1: the peers
@@ -139,19 +137,6 @@ def floor_trainer(a: argparse.Namespace, dtype: str):
     return epoch
 
 
-def find_mnist(candidates: tuple[str, ...] = MNIST_DIRS) -> str:
-    """The first of ``candidates`` that holds MNIST's test part, else the first."""
-    from pipeline.mnist import load_mnist
-
-    for candidate in candidates:
-        try:
-            load_mnist(candidate, ["test"])
-            return candidate
-        except MemlabError:
-            continue
-    return candidates[0]
-
-
 def peer_table(
     a: argparse.Namespace, X: np.ndarray, y: np.ndarray
 ) -> tuple[list[str], dict[tuple[str, str], float]]:
@@ -194,64 +179,6 @@ def peer_table(
             f"| {len(X) / t:,.0f} | {flops / t / 1e9:.1f} | {t / fastest:.2f} | {t / floor:.2f} |"
         )
     return rows + [""] + notes, best
-
-
-def targets(
-    best: dict[tuple[str, str], float],
-    run: dict[str, float] | None,
-    help_s: float | None,
-    pool: dict[str, float] | None,
-) -> list[str]:
-    """Issue 7's targets against this run's measurements, one row each (a table's lines)."""
-    ours = best.get(("numpy", "float32"))
-    rows = ["| target | measured | |", "|---|---|---|"]
-
-    def row(target: str, measured: str, met: bool | None) -> None:
-        verdict = "not measured" if met is None else ("met" if met else "**not met**")
-        rows.append(f"| {target} | {measured} | {verdict} |")
-
-    if ours is None:
-        return ["NumpyMLP float32 was not timed: no speed targets to compare."]
-    floor = best.get(("floor", "float32"))
-    for dtype in ("float32", "float64"):
-        if (theirs := best.get(("sklearn", dtype))) is not None:
-            measured = f"{theirs / ours:.2f}x"
-            if floor is not None and theirs / ours < 2.5:  # is 2.5x possible at all?
-                measured += (
-                    f" (MLPClassifier runs at {theirs / floor:.2f}x the float32 floor: 2.5x "
-                    f"would take {theirs / 2.5 / floor:.2f}x the floor)"
-                )
-            row(
-                f"NumpyMLP float32 >= 2.5x the examples/s of MLPClassifier {dtype}",
-                measured,
-                theirs / ours >= 2.5,
-            )
-    torch = best.get(("torch", "float32"))
-    row(
-        "NumpyMLP float32 at least as fast as PyTorch float32",
-        "PyTorch not installed" if torch is None else f"{torch / ours:.2f}x",
-        None if torch is None else torch >= ours,
-    )
-    if floor is not None:
-        row(
-            "NumpyMLP float32 within 1.3x of the floor", f"{ours / floor:.2f}x", ours <= 1.3 * floor
-        )
-    row(
-        "per-epoch evaluation + logging <= 15% of training (table 2)",
-        "table 2 skipped" if run is None else f"{run['overhead']:.1%}",
-        None if run is None else run["overhead"] <= 0.15,
-    )
-    row(
-        "`python -m pipeline --help` < 2 s",
-        "not timed" if help_s is None else f"{help_s:.2f} s",
-        None if help_s is None else help_s < 2,
-    )
-    row(
-        "peak memory of a run on 70,000 images < 1.5 GB (table 3)",
-        "table 3 skipped" if pool is None else f"{pool['peak_gb']:.2f} GB",
-        None if pool is None else pool["peak_gb"] < 1.5,
-    )
-    return rows
 
 
 # ------------------------------------------------------------------------ command line
