@@ -46,8 +46,39 @@ def load_digits() -> Dataset:
     return Dataset("digits", X, bunch.target.astype(np.int64), (8, 8))
 
 
+# The settings each dataset takes besides its name (conf/data/<name>.yaml).
+DATASET_OPTIONS = {
+    "digits": (),
+    "mnist": ("dir", "parts", "download", "mirrors", "verify", "timeout", "keep_official_split"),
+}
+
+
+def check_data(data: dict) -> None:
+    """Refuse a ``data`` config that does not describe one dataset (a ``ConfigError``).
+
+    ``data.name=mnist`` on top of ``data: digits`` renames the dataset without bringing its
+    settings; the dataset is chosen with the group, ``data=mnist``.
+    """
+    name = data.get("name")
+    if name not in DATASETS:
+        raise ConfigError(f"data.name: {name!r} is not one of {', '.join(DATASETS)}")
+    options = DATASET_OPTIONS[name]
+    unknown = sorted(set(data) - {"name", *options})
+    if unknown:
+        known = ", ".join(options) or "none"
+        raise ConfigError(
+            f"data.{unknown[0]} is not a setting of data={name} (its settings: {known})"
+        )
+    if options and options[0] not in data:
+        raise ConfigError(
+            f"data.{options[0]} is missing: choose the dataset with data={name}, which brings "
+            f"its settings (data.name={name} only renames)"
+        )
+
+
 def load_dataset(name: str, **options) -> Dataset:
     """Load the dataset called ``name`` (the ``data.name`` config value)."""
+    check_data({"name": name, **options})
     if name == "digits":
         return load_digits()
     if name == "mnist":

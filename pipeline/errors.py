@@ -19,3 +19,7 @@ class DataError(MemlabError):
 
 class DivergenceError(MemlabError):
     """Training produced a non-finite loss."""
+
+
+class TrackingError(MemlabError):
+    """The MLflow store cannot be used: an unknown URI, or a server that does not answer."""

@@ -152,6 +152,14 @@ def randomize_inputs(
     return _gaussian_like(rng, X_train, X_train.shape[0]), others
 
 
+def noise_count(noise: dict) -> int:
+    """``probe.noise.n``, the noise images shown of each kind: a whole number >= 0 (0: none)."""
+    n = noise.get("n", 0)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"probe.noise.n must be a whole number >= 0, got {n!r}")
+    return n
+
+
 def noise_images(kind: str, n: int, *, reference: np.ndarray, seed: int) -> np.ndarray:
     """Draw images of pure noise to show a trained model.
 

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from pipeline import tracking
-from pipeline.data import Dataset, load_dataset
+from pipeline.data import Dataset, check_data, load_dataset
 from pipeline.diagnose import diagnose
 from pipeline.evaluate import confusion_matrix, evaluate
 from pipeline.models import build_model
+from pipeline.probes import noise_count
 from pipeline.seeds import derive_seed
 from pipeline.settings import RunSettings
 from pipeline.split import Splits, fingerprint, stratified_split
@@ -75,10 +76,10 @@ def prepare_arm(dataset: Dataset, splits: Splits, probe: dict, seed: int) -> Arm
 
 def noise_probe(model, arm: ArmData, noise: dict, seed: int) -> dict[str, float]:
     """Feed noise images to the trained model: what it "sees" and how sure it is."""
-    from pipeline.probes import noise_images, noise_metrics
+    from pipeline.probes import noise_count, noise_images, noise_metrics
 
-    n = int(noise.get("n", 0))
-    if n <= 0:
+    n = noise_count(noise)
+    if n == 0:
         return {}
     proba_real = model.predict_proba(arm.splits.X_test)
     metrics: dict[str, float] = {}
@@ -244,7 +245,10 @@ def execute(
     subclasses for problems a person can fix.
     """
     overrides = list(overrides or [])
+    # Every value is checked before the run exists: a bad one never leaves an empty FAILED run.
     build_model(settings.model.name, settings.model.params, random_state=settings.seed)
+    check_data(settings.data)
+    noise_count(settings.probe.get("noise", {}))
     tracking.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
     name = settings.mlflow.run_name or run_name(settings, experiment, overrides)
     tags = {

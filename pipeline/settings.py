@@ -101,6 +101,34 @@ class TrackingSettings:
     run_name: str | None = None
 
 
+# Every setting outside model and data (which check their own), by section: a typo'd key
+# added with + (``+train.stop_at_fitt=true``) is refused, not silently ignored.
+SETTINGS = {
+    "seed": None,
+    "data": None,
+    "model": None,
+    "split": {"train": None, "val": None, "test": None},
+    "train": {"fit_threshold": None, "stop_at_fit": None, "progress": None},
+    "mlflow": {"tracking_uri": None, "experiment_name": None, "run_name": None},
+    "probe": {
+        "labels": {"fraction": None, "mode": None},
+        "inputs": None,
+        "control": None,
+        "noise": {"n": None, "kinds": None},
+    },
+}
+
+
+def check_keys(cfg: dict, known: dict = SETTINGS, prefix: str = "") -> None:
+    """Raise ``ConfigError`` for the first key of ``cfg`` that is not a setting."""
+    for key, value in cfg.items():
+        if key not in known:
+            there = ", ".join(prefix + k for k in known)
+            raise ConfigError(f"{prefix}{key} is not a setting (there are: {there})")
+        if isinstance(known[key], dict) and isinstance(value, dict):
+            check_keys(value, known[key], f"{prefix}{key}.")
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything one run needs, validated."""
@@ -117,6 +145,7 @@ class RunSettings:
     def from_dict(cls, cfg: dict) -> RunSettings:
         from pipeline.split import check_fractions
 
+        check_keys(cfg)
         seed = cfg.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")

@@ -32,12 +32,49 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
     Returns the experiment id. MLflow's own INFO chatter (creating tables, creating the
     experiment) is silenced so that the screen shows only the run's summary or its error.
     """
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.errors import TrackingError
+
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    experiment_id = mlflow.set_experiment(experiment_name).experiment_id
-    _sqlite_wal(mlflow.get_tracking_uri())
+    uri = mlflow.get_tracking_uri()
+    _check_server(uri)
+    try:
+        experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+    except MlflowException as err:
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise TrackingError(
+            f"MLflow cannot use the store {uri!r} (mlflow.tracking_uri or MLFLOW_TRACKING_URI): "
+            f"{first}"
+        ) from None
+    _sqlite_wal(uri)
     return experiment_id
+
+
+def _check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail at once, in one line, when an http(s) tracking server does not answer.
+
+    MLflow itself retries a dead server for minutes (backing off between attempts) before it
+    gives up with a traceback; a mistyped host should cost seconds.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from pipeline.errors import TrackingError
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        raise TrackingError(
+            f"cannot reach the MLflow tracking server at {uri} ({err.strerror or err}): start it "
+            "(`mlflow server`) or fix mlflow.tracking_uri / MLFLOW_TRACKING_URI"
+        ) from None
 
 
 def _sqlite_wal(uri: str) -> None:

@@ -83,6 +83,13 @@ def test_same_seed_same_numbers_different_seed_different(finished_run, tmp_path)
         ("model.learning_rate=-1", "model.learning_rate"),
         ("model.hidden_layer_sizes=[16,0]", "model.hidden_layer_sizes"),
         ("split.train=0.9", "add up to 1"),
+        ("data.name=mnist", "choose the dataset with data=mnist"),
+        ("+data.dir=x", "data.dir is not a setting of data=digits"),
+        ("probe.noise.n=-1", "probe.noise.n must be a whole number"),
+        ("+modle.foo=1", "modle is not a setting"),
+        ("+train.stop_at_fitt=true", "train.stop_at_fitt is not a setting"),
+        ("mlflow.tracking_uri=bogus://x", "MLflow cannot use the store 'bogus://x'"),
+        ("mlflow.tracking_uri=http://127.0.0.1:9", "cannot reach the MLflow tracking server"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(workdir, override, words):

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import tracking
-from pipeline.errors import ConfigError
-from pipeline.probes import noise_images, noise_metrics
+from pipeline.probes import noise_count, noise_images, noise_metrics
 from pipeline.seeds import derive_seed
 from pipeline.split import Splits, fingerprint
 from pipeline.stages.common import METRICS, MODEL, SPLITS, check_seed, run_stage, stage_params
@@ -29,9 +28,7 @@ SUMMARY = ("top_class", "mean_max_prob", "frac_max_prob_gt_0.9", "real_mean_max_
 
 def probe_noise(model, splits: Splits, noise: dict[str, Any], seed: int) -> dict[str, float]:
     """``noise_metrics`` for each kind of noise, against the real test digits (flat keys)."""
-    n = noise["n"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigError(f"probe.noise.n must be a whole number >= 0, got {n!r}")
+    n = noise_count(noise)
     if n == 0:
         return {}
     proba_real = model.predict_proba(splits.X_test)  # (n_test, n_classes)
