@@ -11,6 +11,7 @@ FINISHED if every child finished, else FAILED.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -29,9 +30,14 @@ class SweepParent(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from pipeline import tracking
+        from pipeline.errors import MemlabError
 
         mlflow_cfg = config.mlflow
-        tracking.configure(mlflow_cfg.tracking_uri, mlflow_cfg.experiment_name)
+        try:
+            tracking.configure(mlflow_cfg.tracking_uri, mlflow_cfg.experiment_name)
+        except MemlabError as err:  # no sweep without its store (Hydra would only warn)
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
         choices = OmegaConf.to_container(config.hydra.runtime.choices)
         experiment = choices.get("experiment") or "sweep"
         overrides = list(config.hydra.overrides.task)
@@ -56,3 +62,5 @@ class SweepParent(Callback):
         parent = os.environ.pop(PARENT_ENV, None)
         if parent:
             tracking.close_parent(parent)
+            report = f"python -m pipeline.report --parent {parent}"
+            print(f"sweep {parent}: compare its runs with {report}")

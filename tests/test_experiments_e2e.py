@@ -91,7 +91,9 @@ def test_parallel_joblib_sweep_is_one_parent_with_a_child_per_job(workdir):
     runs = search(workdir)
     parents = runs[runs["tags.memlab.sweep"] == "parent"]
     assert len(parents) == 1 and parents.iloc[0]["status"] == "FINISHED"
-    kids = runs[runs["tags.mlflow.parentRunId"] == parents.iloc[0]["run_id"]]
+    parent_id = parents.iloc[0]["run_id"]
+    assert f"python -m pipeline.report --parent {parent_id}" in result.stdout
+    kids = runs[runs["tags.mlflow.parentRunId"] == parent_id]
     assert len(kids) == 2 and set(kids["status"]) == {"FINISHED"}
     assert sorted(kids["params.probe.labels.fraction"]) == ["0.0", "1.0"]
     assert all("p=" in name for name in kids["tags.mlflow.runName"])
