@@ -1,7 +1,7 @@
 """``python -m pipeline``: the Hydra command line.
 
 Composes ``conf/`` (groups ``data`` and ``model``, experiments added with ``+experiment=NAME``),
-turns the result into typed settings, runs it (``pipeline.run``) and prints a short summary.
+turns the result into typed settings, runs it (``pipeline.study.run``) and prints a short summary.
 A problem the user can fix ends with one line on stderr and exit status 1. Heavy libraries
 (scikit-learn, MLflow) are imported only once a run starts, so ``--help`` answers at once.
 """
@@ -76,7 +76,7 @@ def main(cfg: DictConfig) -> None:
 
     parent = sweep_parent_id()
     try:
-        from pipeline.run import execute
+        from pipeline.study.run import execute
         from pipeline.settings import RunSettings
 
         config = OmegaConf.to_container(cfg, resolve=True)
@@ -105,7 +105,7 @@ def main(cfg: DictConfig) -> None:
 def _close_parent(parent: str | None, status: str) -> None:
     """A failed or interrupted job ends its sweep's parent run with it."""
     if parent:
-        from pipeline import tracking
+        from pipeline.tracking import store as tracking
 
         tracking.close_parent(parent, status)
 

@@ -143,7 +143,7 @@ class RunSettings:
 
     @classmethod
     def from_dict(cls, cfg: dict) -> RunSettings:
-        from pipeline.split import check_fractions
+        from pipeline.data.split import check_fractions
 
         check_keys(cfg)
         seed = cfg.get("seed", 0)

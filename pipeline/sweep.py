@@ -29,7 +29,7 @@ class SweepParent(Callback):
     """Creates the sweep's parent run at the start and closes it honestly at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from pipeline import tracking
+        from pipeline.tracking import store as tracking
         from pipeline.errors import MemlabError
 
         mlflow_cfg = config.mlflow
@@ -57,7 +57,7 @@ class SweepParent(Callback):
         os.environ[PARENT_ENV] = tracking.start_detached_run(name, tags)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from pipeline import tracking
+        from pipeline.tracking import store as tracking
 
         parent = os.environ.pop(PARENT_ENV, None)
         if parent:

@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from pipeline import bench, bench_targets
+from pipeline.bench import peers as bench
+from pipeline.bench import targets as bench_targets
 
 TINY = ["--examples", "300", "--hidden", "8", "--batch-size", "64", "--epochs", "2"]
 TINY += ["--mnist-dir", "/nonexistent", "--no-run", "--no-memory"]
@@ -101,7 +102,7 @@ def test_the_targets_are_judged_on_the_numbers_measured():
 
 
 def test_mnist_is_looked_for_where_the_project_and_the_lab_keep_it(tmp_path):
-    from pipeline.idx import write_idx
+    from pipeline.data.idx import write_idx
 
     empty, full = tmp_path / "empty", tmp_path / "full"
     empty.mkdir()

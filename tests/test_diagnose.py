@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from pipeline.diagnose import dead_units, diagnose
+from pipeline.study.diagnose import dead_units, diagnose
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.models.sklearn_mlp import SklearnMLP
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pipeline import canvas, figures, sweep_figures
+from pipeline.report import canvas, figures, sweep_figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -206,7 +206,7 @@ def test_building_and_saving_figures_never_touches_pyplot(tmp_path):
         import sys
         import matplotlib
         import numpy as np
-        from pipeline import canvas, figures, sweep_figures
+        from pipeline.report import canvas, figures, sweep_figures
 
         figs = [
             figures.learning_curves({{"train_loss": [1.0, 0.5], "val_accuracy": [0.1, 0.2]}}),
@@ -227,7 +227,7 @@ def test_building_and_saving_figures_never_touches_pyplot(tmp_path):
 
 
 def test_short_labels_keep_only_what_differs():
-    from pipeline.sweep_figures import short_labels
+    from pipeline.report.sweep_figures import short_labels
 
     names = ["numpy_mlp-sweep-p=0.0-seed0", "numpy_mlp-sweep-p=0.2-seed0"]
     assert short_labels(names) == ["p=0.0", "p=0.2"]
@@ -235,7 +235,7 @@ def test_short_labels_keep_only_what_differs():
 
 
 def test_curves_by_run_draws_one_line_per_run_and_panel():
-    from pipeline.sweep_figures import curves_by_run
+    from pipeline.report.sweep_figures import curves_by_run
 
     histories = {
         "probe": {"train_accuracy": [0.1, 0.5, 1.0], "val_accuracy": [0.1, 0.1, 0.1]},

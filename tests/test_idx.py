@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import DataError
-from pipeline.idx import atomic_open, parse_idx, read_idx, write_idx
+from pipeline.data.idx import atomic_open, parse_idx, read_idx, write_idx
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from pipeline.model_logging import log_model
+from pipeline.tracking.models import log_model
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.models.sklearn_mlp import SklearnMLP
 

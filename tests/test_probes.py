@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.probes import (
+from pipeline.study.probes import (
     INPUT_KINDS,
     LabelCorruption,
     corrupt_labels,

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from mlflow.entities import Metric, Param, RunTag
 
-from pipeline.report import main
-from pipeline.sweep_table import build_table, display_table, leaf_runs, markdown, plain_markdown
+from pipeline.report.cli import main
+from pipeline.report.table import build_table, display_table, leaf_runs, markdown, plain_markdown
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T0 = 1_700_000_000_000  # ms; runs get increasing start times from here

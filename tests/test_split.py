@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.data import load_digits
+from pipeline.data.datasets import load_digits
 from pipeline.errors import ConfigError
-from pipeline.split import fingerprint, stratified_split
+from pipeline.data.split import fingerprint, stratified_split
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import tracking
+from pipeline.tracking import store as tracking
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.models.numpy_mlp import NumpyMLP
-from pipeline.train import _fitted, train_epochs
+from pipeline.study.train import _fitted, train_epochs
 
 
 class Lookup:

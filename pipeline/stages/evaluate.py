@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline import tracking
-from pipeline.evaluate import confusion_matrix, evaluate
-from pipeline.split import Splits, fingerprint
+from pipeline.tracking import store as tracking
+from pipeline.study.evaluate import confusion_matrix, evaluate
+from pipeline.data.split import Splits, fingerprint
 from pipeline.stages.common import METRICS, MODEL, PLOTS, SPLITS, run_stage, stage_params
 from pipeline.stages.files import load_splits, write_json, write_table
 from pipeline.stages.record import stage_run

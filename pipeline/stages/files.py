@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.split import Splits
+from pipeline.data.split import Splits
 
 # Enough digits to tell runs apart, few enough to read, and stable under last-bit noise.
 SIGNIFICANT = 6

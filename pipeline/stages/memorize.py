@@ -3,7 +3,7 @@
 Zhang et al. 2017: train on corrupted labels (``probe.labels``; the DVC default shuffles every
 training label) or randomized inputs (``probe.inputs``) and, as the control, the identical
 model (same settings, seed and initialisation) on the true data. The probe arm is built as
-``pipeline.run.prepare_arm`` builds it, so the numbers agree with
+``pipeline.study.run.prepare_arm`` builds it, so the numbers agree with
 ``python -m pipeline probe.control=true ...``.
 
 Writes both arms' accuracies and epochs to fit (``repro/metrics/memorize.json``) and their
@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import tracking
-from pipeline.diagnose import diagnose
-from pipeline.evaluate import evaluate
-from pipeline.probes import corrupt_labels, randomize_inputs, split_accuracy
-from pipeline.seeds import derive_seed
-from pipeline.split import Splits
+from pipeline.tracking import store as tracking
+from pipeline.study.diagnose import diagnose
+from pipeline.study.evaluate import evaluate
+from pipeline.study.probes import corrupt_labels, randomize_inputs, split_accuracy
+from pipeline.study.seeds import derive_seed
+from pipeline.data.split import Splits
 from pipeline.stages.common import METRICS, PLOTS, run_stage
 from pipeline.stages.files import write_json, write_table
 from pipeline.stages.record import finite, stage_run, warn
 from pipeline.stages.train import curves, fit, read_training
-from pipeline.train import TrainResult
+from pipeline.study.train import TrainResult
 
 STAGE = "memorize"
 

@@ -1,7 +1,7 @@
 """DVC stage ``noise``: show the trained model pure noise. Which digit does it see, how surely?
 
 ``probe.noise.n`` images of each kind in ``probe.noise.kinds``, drawn as
-``pipeline.run.noise_probe`` draws them (same seeds), so the numbers agree with
+``pipeline.study.run.noise_probe`` draws them (same seeds), so the numbers agree with
 ``python -m pipeline probe.noise.n=...``. Writes, per kind, the digit most often seen, the
 mean confidence on noise and on real test digits, and how well confidence tells the two
 apart (``repro/metrics/noise.json``); MLflow also gets the fraction of noise seen as each
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import tracking
-from pipeline.probes import noise_count, noise_images, noise_metrics
-from pipeline.seeds import derive_seed
-from pipeline.split import Splits, fingerprint
+from pipeline.tracking import store as tracking
+from pipeline.study.probes import noise_count, noise_images, noise_metrics
+from pipeline.study.seeds import derive_seed
+from pipeline.data.split import Splits, fingerprint
 from pipeline.stages.common import METRICS, MODEL, SPLITS, check_seed, run_stage, stage_params
 from pipeline.stages.files import load_splits, write_json
 from pipeline.stages.record import stage_run

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline import tracking
+from pipeline.tracking import store as tracking
 
 
 def tracking_uri(configured: str | None) -> str | None:
@@ -61,7 +61,7 @@ def finite(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def warn(run_id: str, warnings: list[str], prefix: str = "") -> None:
-    """Say what looks wrong in a run (``pipeline.diagnose``): on stderr and as the run's tag.
+    """Say what looks wrong in a run (``pipeline.study.diagnose``): on stderr and as the run's tag.
 
     Each line on stderr starts with ``prefix``, which names the run among its siblings.
     """

@@ -13,12 +13,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipeline import tracking
-from pipeline.diagnose import diagnose
-from pipeline.evaluate import evaluate
+from pipeline.tracking import store as tracking
+from pipeline.study.diagnose import diagnose
+from pipeline.study.evaluate import evaluate
 from pipeline.models import build_model
 from pipeline.settings import ModelSettings, TrainSettings
-from pipeline.split import Splits, fingerprint
+from pipeline.data.split import Splits, fingerprint
 from pipeline.stages.common import (
     METRICS,
     MODEL,
@@ -31,7 +31,7 @@ from pipeline.stages.common import (
 from pipeline.stages.files import load_splits, write_json, write_table
 from pipeline.stages.record import finite, stage_run, warn
 from pipeline.stages.weights import save_model
-from pipeline.train import TrainResult, train_epochs
+from pipeline.study.train import TrainResult, train_epochs
 
 STAGE = "train"
 
@@ -49,7 +49,7 @@ def fit(
     corrupted: np.ndarray | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[Any, TrainResult]:
-    """Build ``model`` with ``seed`` and train it as ``pipeline.run.train_arm`` does.
+    """Build ``model`` with ``seed`` and train it as ``pipeline.study.run.train_arm`` does.
 
     ``X_train`` (n_train, n_features) and ``y_train`` (n_train,) are what it is trained on
     (labels possibly corrupted, flagged by ``corrupted``); ``(X_val, y_val)`` is measured

@@ -8,7 +8,7 @@ epochs to fit, epochs and fit time. It prints the table and writes ``table.md``,
 p (the shape of Zhang et al. 2017, Fig. 1; ``*_vs_p.png``); when the width of one-layer
 networks varies, the same against width (``*_vs_width.png``). Runs that did not finish are
 listed, marked ``*``, and left out of the figures. Choosing runs and the table
-(:mod:`pipeline.sweep_table`) and the figures (:mod:`pipeline.sweep_figures`) are pure
+(:mod:`pipeline.report.table`) and the figures (:mod:`pipeline.report.sweep_figures`) are pure
 functions of ``mlflow.search_runs``' DataFrame; here ``_select`` and ``main`` query MLflow
 and write the files.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import MemlabError
-from pipeline.sweep_table import SWEEP_TAG, build_table, display_table, leaf_runs, markdown
+from pipeline.report.table import SWEEP_TAG, build_table, display_table, leaf_runs, markdown
 
 
 class ReportError(MemlabError):
@@ -97,7 +97,7 @@ def _histories(table: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
     """Each run's per-epoch train and validation accuracy, keyed by a short label."""
     import mlflow
 
-    from pipeline.sweep_figures import short_labels
+    from pipeline.report.sweep_figures import short_labels
 
     client = mlflow.MlflowClient()
     labels = short_labels(list(table["run"]))
@@ -119,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import mlflow
 
-    from pipeline.canvas import save_figure
-    from pipeline.sweep_figures import curves_by_run, report_figures
+    from pipeline.report.canvas import save_figure
+    from pipeline.report.sweep_figures import curves_by_run, report_figures
 
     args = parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)

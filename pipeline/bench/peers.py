@@ -11,7 +11,7 @@ Table 2 runs the real command line (``python -m pipeline +experiment=shuffled_la
 MNIST) in a child process, timing its parts: start-up, training, per-epoch evaluation,
 per-epoch logging and the rest. Table 3 is the same kind of run on a 70,000-image pool (the
 official training images, or the test images tiled), for its peak memory. Both live in
-:mod:`pipeline.bench_run`.
+:mod:`pipeline.bench.whole_run`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.bench_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
-from pipeline.bench_targets import MNIST_DIRS, find_mnist, targets
+from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
+from pipeline.bench.targets import MNIST_DIRS, find_mnist, targets
 from pipeline.errors import MemlabError
 
 PEERS = {"numpy": "NumpyMLP", "sklearn": "MLPClassifier", "torch": "PyTorch", "floor": "floor"}
@@ -37,7 +37,7 @@ N_FEATURES, N_CLASSES = 784, 10
 # ---------------------------------------------------------------- table 1: the peers
 def examples(n: int, mnist_dir: str, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """``n`` MNIST-shaped examples: the real test images tiled, else seeded uniform noise."""
-    from pipeline.mnist import load_mnist
+    from pipeline.data.mnist import load_mnist
 
     try:
         X, y = load_mnist(mnist_dir, ["test"])["test"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.evaluate import evaluate
+from pipeline.study.evaluate import evaluate
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Figures of one run: learning curves, confusion matrix, first-layer weights, noise probe.
 
 Each builder is a pure function that returns a fresh pyplot-free ``Figure`` (see
-:mod:`pipeline.canvas`, which also saves them); :mod:`pipeline.run` logs them to MLflow.
-Figures that compare runs of a sweep are in :mod:`pipeline.sweep_figures`.
+:mod:`pipeline.report.canvas`, which also saves them); :mod:`pipeline.study.run` logs them to MLflow.
+Figures that compare runs of a sweep are in :mod:`pipeline.report.sweep_figures`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from pipeline.canvas import as_float, new_figure
+from pipeline.report.canvas import as_float, new_figure
 
 # History key -> line style, per panel. Keys absent from a history are skipped; the dashed
 # clean/corrupted accuracies only exist when some training labels were corrupted.

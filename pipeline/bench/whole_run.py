@@ -22,7 +22,7 @@ import numpy as np
 
 from pipeline.errors import MemlabError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Table 2: the issue's shuffled_labels run, the 10,000 test images split 8,000 / 1,000 / 1,000.
 RUN = (
     "+experiment=shuffled_labels data=mnist data.parts=[test] data.download=false "
@@ -40,7 +40,7 @@ def run_child(out: str, overrides: list[str]) -> None:
     stamps = {"child_start": time.time()}
     import hydra  # noqa: F401 - what pipeline/__main__.py imports first
 
-    import pipeline.run as run_module
+    import pipeline.study.run as run_module
 
     stamps["imports_done"] = time.time()
     sums = {"train": 0.0, "loop": 0.0, "log": 0.0, "flush": 0.0, "epochs": 0}
@@ -149,8 +149,8 @@ def run_table(overrides: list[str], threads: int | None) -> tuple[list[str], dic
 
 def pool_70k(mnist_dir: str, tmp: str) -> tuple[Path, str]:
     """A directory holding 70,000 MNIST images: the official parts, or the test part tiled."""
-    from pipeline.idx import write_idx
-    from pipeline.mnist import load_mnist
+    from pipeline.data.idx import write_idx
+    from pipeline.data.mnist import load_mnist
 
     try:
         load_mnist(mnist_dir, ["train"])

@@ -18,7 +18,7 @@ Two flavours, one entry point, :func:`log_model`:
 
 Both models get a signature inferred from the input example and its predictions (a float
 tensor of shape (-1, n_features) in, int64 labels out), so inputs must have the example's
-dtype (float32 pixels, as ``pipeline.data`` gives). Requirements are given explicitly,
+dtype (float32 pixels, as ``pipeline.data.datasets`` gives). Requirements are given explicitly,
 pinned to the running versions: MLflow's requirement inference would load the model in a
 subprocess and cost seconds.
 """
@@ -46,12 +46,12 @@ HYPERPARAMETERS_FILE = "hyperparameters.json"
 # exactly one such type: its optimizer (arrays and floats; kept so training could resume).
 SKOPS_TRUSTED_TYPES = ["sklearn.neural_network._stochastic_optimizers.SGDOptimizer"]
 # The file MLflow runs on loading a NumPy model ("models from code"): it only names the class.
-_MODEL_CODE = '''"""Loads a memlab NumpyMLP logged as plain arrays (see pipeline.model_logging)."""
+_MODEL_CODE = '''"""Loads a memlab NumpyMLP logged as plain arrays (see pipeline.tracking.models)."""
 import mlflow
-from pipeline.model_logging import NumpyMLPModel
+from pipeline.tracking.models import NumpyMLPModel
 mlflow.models.set_model(NumpyMLPModel())
 '''
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole pipeline package
 
 
 def log_model(

@@ -5,7 +5,7 @@ Also where the benchmark looks for MNIST when it is not told. No timing happens 
 
 from __future__ import annotations
 
-from pipeline.bench_run import ROOT
+from pipeline.bench.whole_run import ROOT
 from pipeline.errors import MemlabError
 
 # Where to look for MNIST when --mnist-dir is not given: the project's data.dir, then the lab's
@@ -15,7 +15,7 @@ MNIST_DIRS = (str(ROOT / "data" / "mnist"), str(ROOT.parent / "shared" / "data" 
 
 def find_mnist(candidates: tuple[str, ...] = MNIST_DIRS) -> str:
     """The first of ``candidates`` that holds MNIST's test part, else the first."""
-    from pipeline.mnist import load_mnist
+    from pipeline.data.mnist import load_mnist
 
     for candidate in candidates:
         try:

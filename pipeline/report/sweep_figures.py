@@ -1,10 +1,10 @@
 """Figures of a sweep: accuracy and epochs to fit against the swept quantity.
 
-:func:`report_figures` turns the finished runs of a :func:`pipeline.sweep_table.build_table`
+:func:`report_figures` turns the finished runs of a :func:`pipeline.report.table.build_table`
 table into one figure per swept quantity and panel: against the label-noise fraction p (the
 shape of Zhang et al. 2017, Fig. 1) and against the width of one-layer networks.
 :func:`metric_vs` is the plot underneath. Figures are pyplot-free (see
-:mod:`pipeline.canvas`); :mod:`pipeline.report` saves them.
+:mod:`pipeline.report.canvas`); :mod:`pipeline.report` saves them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pipeline.canvas import as_float, new_figure
-from pipeline.sweep_table import METRICS
+from pipeline.report.canvas import as_float, new_figure
+from pipeline.report.table import METRICS
 
 _P, _WIDTH = "probe.labels.fraction", "model.hidden_layer_sizes"
 
@@ -131,7 +131,7 @@ _PANELS = (
 def report_figures(table: pd.DataFrame) -> dict:
     """Figures for the swept quantities, ``{file name: Figure}`` (empty if nothing applies).
 
-    From the finished runs of a :func:`~pipeline.sweep_table.build_table` table: when
+    From the finished runs of a :func:`~pipeline.report.table.build_table` table: when
     ``probe.labels.fraction`` varies, ``accuracy_vs_p.png`` and ``epochs_to_fit_vs_p.png``;
     when one-layer ``model.hidden_layer_sizes`` varies, ``accuracy_vs_width.png`` and
     ``epochs_to_fit_vs_width.png`` (log x).

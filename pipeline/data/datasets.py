@@ -1,7 +1,7 @@
 """Datasets as pixel activations: X float32 (n_samples, n_pixels) in [0, 1], y int64 (n_samples,).
 
 "How much white" per pixel, as in the videos. ``digits`` is scikit-learn's bundled 8x8 set (no
-network needed); ``mnist`` reads the official 28x28 IDX files (see ``pipeline.mnist``).
+network needed); ``mnist`` reads the official 28x28 IDX files (see ``pipeline.data.mnist``).
 """
 
 from __future__ import annotations
@@ -95,12 +95,12 @@ def load_mnist_pool(
     timeout: float = 30.0,
     keep_official_split: bool = False,
 ) -> Dataset:
-    """Pool the requested official MNIST parts into one dataset (see ``pipeline.mnist``).
+    """Pool the requested official MNIST parts into one dataset (see ``pipeline.data.mnist``).
 
     With ``keep_official_split`` the official test images become the held-out test set and
     only the rest is split into train and validation; it needs both parts.
     """
-    from pipeline.mnist import DEFAULT_MIRRORS, load_mnist
+    from pipeline.data.mnist import DEFAULT_MIRRORS, load_mnist
 
     parts = [parts] if isinstance(parts, str) else list(parts)
     if keep_official_split and sorted(parts) != ["test", "train"]:

@@ -1,6 +1,6 @@
 """The canvas every figure is drawn on: a pyplot-free ``Figure``, and the one way to save it.
 
-Every figure builder (:mod:`pipeline.figures` for one run, :mod:`pipeline.sweep_figures` for
+Every figure builder (:mod:`pipeline.report.figures` for one run, :mod:`pipeline.report.sweep_figures` for
 a sweep) is a pure function that returns a fresh :class:`matplotlib.figure.Figure` from
 :func:`new_figure`. None touches ``matplotlib.pyplot``: a ``Figure`` made directly owns its
 own canvas, so no backend is selected, no window can open, and nothing is shared between

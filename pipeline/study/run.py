@@ -13,16 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import tracking
-from pipeline.data import Dataset, check_data, load_dataset
-from pipeline.diagnose import diagnose
-from pipeline.evaluate import confusion_matrix, evaluate
+from pipeline.tracking import store as tracking
+from pipeline.data.datasets import Dataset, check_data, load_dataset
+from pipeline.study.diagnose import diagnose
+from pipeline.study.evaluate import confusion_matrix, evaluate
 from pipeline.models import build_model
-from pipeline.probes import noise_count
-from pipeline.seeds import derive_seed
+from pipeline.study.probes import noise_count
+from pipeline.study.seeds import derive_seed
 from pipeline.settings import RunSettings
-from pipeline.split import Splits, fingerprint, stratified_split
-from pipeline.train import train_epochs
+from pipeline.data.split import Splits, fingerprint, stratified_split
+from pipeline.study.train import train_epochs
 
 
 @dataclass
@@ -52,7 +52,7 @@ def probe_is_active(probe: dict) -> bool:
 
 def prepare_arm(dataset: Dataset, splits: Splits, probe: dict, seed: int) -> ArmData:
     """Apply the configured label corruption and input randomization to the training split."""
-    from pipeline.probes import corrupt_labels, randomize_inputs
+    from pipeline.study.probes import corrupt_labels, randomize_inputs
 
     labels = probe.get("labels", {})
     fraction = float(labels.get("fraction", 0.0))
@@ -76,7 +76,7 @@ def prepare_arm(dataset: Dataset, splits: Splits, probe: dict, seed: int) -> Arm
 
 def noise_probe(model, arm: ArmData, noise: dict, seed: int) -> dict[str, float]:
     """Feed noise images to the trained model: what it "sees" and how sure it is."""
-    from pipeline.probes import noise_count, noise_images, noise_metrics
+    from pipeline.study.probes import noise_count, noise_images, noise_metrics
 
     n = noise_count(noise)
     if n == 0:
@@ -100,7 +100,7 @@ def train_arm(
 ) -> tuple[dict[str, float], list[str]]:
     """Train and evaluate one model on one arm, logging every epoch to ``run_id``.
 
-    Returns the arm's final metrics and its warnings (``pipeline.diagnose``; also the run's
+    Returns the arm's final metrics and its warnings (``pipeline.study.diagnose``; also the run's
     ``warnings`` tag), empty when training learned something.
     """
     from tqdm.auto import tqdm
@@ -149,7 +149,7 @@ def train_arm(
     cm = confusion_matrix(s.y_test, model.predict(s.X_test), dataset.n_classes)
     tracking.log_dict(run_id, {"rows_true_cols_predicted": cm.tolist()}, "confusion_matrix.json")
     log_figures(run_id, model, dataset, result.history, cm, metrics, title=progress_label)
-    from pipeline.model_logging import log_model
+    from pipeline.tracking.models import log_model
 
     uri = log_model(model, input_example=s.X_test[:5], run_id=run_id)
     tracking.set_tags(run_id, {"model_uri": uri})
@@ -160,7 +160,7 @@ def train_arm(
 
 def log_figures(run_id, model, dataset: Dataset, history, cm, metrics, *, title: str) -> None:
     """Learning curves, confusion matrix, first-layer weights as images, noise histogram."""
-    from pipeline import figures
+    from pipeline.report import figures
 
     tracking.log_figure(
         run_id, figures.learning_curves(history, title=title), "learning_curves.png"

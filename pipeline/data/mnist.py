@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.errors import ConfigError, DataError
-from pipeline.idx import atomic_open, parse_idx
+from pipeline.data.idx import atomic_open, parse_idx
 
 __all__ = ["DEFAULT_MIRRORS", "MNIST_FILES", "MnistFile", "download", "load_mnist"]
 

@@ -1,0 +1,1 @@
+"""The MLflow edge: the store and its runs (``store``), the logged model (``models``), and how a study is recorded (``record``)."""
