@@ -76,8 +76,8 @@ def main(cfg: DictConfig) -> None:
 
     parent = sweep_parent_id()
     try:
-        from pipeline.study.run import execute
         from pipeline.settings import RunSettings
+        from pipeline.study.run import execute
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_dict(config)

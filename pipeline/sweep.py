@@ -29,8 +29,8 @@ class SweepParent(Callback):
     """Creates the sweep's parent run at the start and closes it honestly at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from pipeline.tracking import store as tracking
         from pipeline.errors import MemlabError
+        from pipeline.tracking import store as tracking
 
         mlflow_cfg = config.mlflow
         try:

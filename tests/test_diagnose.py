@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from pipeline.study.diagnose import dead_units, diagnose
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.models.sklearn_mlp import SklearnMLP
+from pipeline.study.diagnose import dead_units, diagnose
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,9 @@ def imported_code(module: str) -> set[str]:
 
 def _docstring_only(path: Path) -> bool:
     body = ast.parse(path.read_text()).body
-    return len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    return (
+        len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    )
 
 
 def compose(params_file: Path, project: Path, overrides: list[str]) -> None:

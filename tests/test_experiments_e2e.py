@@ -64,8 +64,8 @@ def test_noise_probe_records_what_the_network_sees(workdir):
     import numpy as np
 
     from pipeline.data.datasets import load_digits
-    from pipeline.study.seeds import derive_seed
     from pipeline.data.split import stratified_split
+    from pipeline.study.seeds import derive_seed
 
     d = load_digits()
     s = stratified_split(d.X, d.y, train=0.7, val=0.15, test=0.15, seed=derive_seed(0, "split"))

@@ -5,8 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from pipeline.errors import DataError
 from pipeline.data.idx import atomic_open, parse_idx, read_idx, write_idx
+from pipeline.errors import DataError
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 

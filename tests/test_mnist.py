@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import ConfigError, DataError
 from pipeline.data.idx import write_idx
 from pipeline.data.mnist import MNIST_FILES, download, load_mnist
+from pipeline.errors import ConfigError, DataError
 
 REAL_MNIST = Path(__file__).parents[1] / "../shared/data/mnist"
 SIZES = {"train": 7, "test": 4}

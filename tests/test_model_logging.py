@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from pipeline.tracking.models import log_model
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.models.sklearn_mlp import SklearnMLP
+from pipeline.tracking.models import log_model
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".cloudpickle", ".joblib"}
 

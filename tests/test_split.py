@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.data.datasets import load_digits
-from pipeline.errors import ConfigError
 from pipeline.data.split import fingerprint, stratified_split
+from pipeline.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.errors import ConfigError, DataError
 from pipeline.data.idx import atomic_open, parse_idx
+from pipeline.errors import ConfigError, DataError
 
 __all__ = ["DEFAULT_MIRRORS", "MNIST_FILES", "MnistFile", "download", "load_mnist"]
 

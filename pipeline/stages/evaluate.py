@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.tracking import store as tracking
-from pipeline.study.evaluate import confusion_matrix, evaluate
 from pipeline.data.split import Splits, fingerprint
 from pipeline.stages.common import METRICS, MODEL, PLOTS, SPLITS, run_stage, stage_params
 from pipeline.stages.files import load_splits, write_json, write_table
 from pipeline.stages.record import stage_run
 from pipeline.stages.weights import load_model
+from pipeline.study.evaluate import confusion_matrix, evaluate
+from pipeline.tracking import store as tracking
 
 STAGE = "evaluate"
 

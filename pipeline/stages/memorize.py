@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tracking import store as tracking
-from pipeline.study.diagnose import diagnose
-from pipeline.study.evaluate import evaluate
-from pipeline.study.probes import corrupt_labels, randomize_inputs, split_accuracy
-from pipeline.study.seeds import derive_seed
 from pipeline.data.split import Splits
 from pipeline.stages.common import METRICS, PLOTS, run_stage
 from pipeline.stages.files import write_json, write_table
 from pipeline.stages.record import finite, stage_run, warn
 from pipeline.stages.train import curves, fit, read_training
+from pipeline.study.diagnose import diagnose
+from pipeline.study.evaluate import evaluate
+from pipeline.study.probes import corrupt_labels, randomize_inputs, split_accuracy
+from pipeline.study.seeds import derive_seed
 from pipeline.study.train import TrainResult
+from pipeline.tracking import store as tracking
 
 STAGE = "memorize"
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.tracking import store as tracking
-from pipeline.study.probes import noise_count, noise_images, noise_metrics
-from pipeline.study.seeds import derive_seed
 from pipeline.data.split import Splits, fingerprint
 from pipeline.stages.common import METRICS, MODEL, SPLITS, check_seed, run_stage, stage_params
 from pipeline.stages.files import load_splits, write_json
 from pipeline.stages.record import stage_run
 from pipeline.stages.weights import load_model
+from pipeline.study.probes import noise_count, noise_images, noise_metrics
+from pipeline.study.seeds import derive_seed
+from pipeline.tracking import store as tracking
 
 STAGE = "noise"
 # What DVC keeps per kind; the per-digit fractions (noise_<kind>_class_<k>) go to MLflow only.

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.data.datasets import Dataset, load_dataset
-from pipeline.study.seeds import derive_seed
 from pipeline.data.split import Splits, fingerprint, stratified_split
 from pipeline.stages.common import METRICS, SPLITS, check_seed, run_stage, stage_params
 from pipeline.stages.files import save_splits, write_json
+from pipeline.study.seeds import derive_seed
 
 STAGE = "prepare"
 

@@ -13,12 +13,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipeline.tracking import store as tracking
-from pipeline.study.diagnose import diagnose
-from pipeline.study.evaluate import evaluate
+from pipeline.data.split import Splits, fingerprint
 from pipeline.models import build_model
 from pipeline.settings import ModelSettings, TrainSettings
-from pipeline.data.split import Splits, fingerprint
 from pipeline.stages.common import (
     METRICS,
     MODEL,
@@ -31,7 +28,10 @@ from pipeline.stages.common import (
 from pipeline.stages.files import load_splits, write_json, write_table
 from pipeline.stages.record import finite, stage_run, warn
 from pipeline.stages.weights import save_model
+from pipeline.study.diagnose import diagnose
+from pipeline.study.evaluate import evaluate
 from pipeline.study.train import TrainResult, train_epochs
+from pipeline.tracking import store as tracking
 
 STAGE = "train"
 

@@ -13,16 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tracking import store as tracking
 from pipeline.data.datasets import Dataset, check_data, load_dataset
+from pipeline.data.split import Splits, fingerprint, stratified_split
+from pipeline.models import build_model
+from pipeline.settings import RunSettings
 from pipeline.study.diagnose import diagnose
 from pipeline.study.evaluate import confusion_matrix, evaluate
-from pipeline.models import build_model
 from pipeline.study.probes import noise_count
 from pipeline.study.seeds import derive_seed
-from pipeline.settings import RunSettings
-from pipeline.data.split import Splits, fingerprint, stratified_split
 from pipeline.study.train import train_epochs
+from pipeline.tracking import store as tracking
 
 
 @dataclass
