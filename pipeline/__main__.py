@@ -1,9 +1,11 @@
 """``python -m pipeline``: the Hydra command line.
 
 Composes ``conf/`` (groups ``data`` and ``model``, experiments added with ``+experiment=NAME``),
-turns the result into typed settings, runs it (``pipeline.study.run``) and prints a short summary.
-A problem the user can fix ends with one line on stderr and exit status 1. Heavy libraries
-(scikit-learn, MLflow) are imported only once a run starts, so ``--help`` answers at once.
+turns the result into typed settings (``pipeline.settings``), runs and records it
+(``pipeline.tracking.record.execute``, around the study core ``pipeline.study.run``) and
+prints a short summary. A problem the user can fix ends with one line on stderr and exit
+status 1. Heavy libraries (scikit-learn, MLflow) are imported only once a run starts, so
+``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -26,39 +28,35 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
-def format_summary(summary) -> str:
+def format_summary(run_id: str, result, tracking_uri: str) -> str:
     """The end-of-run text: run id, accuracies, and where to look."""
-    lines = [f"run {summary.run_id}"]
-    if summary.headline:
+    lines = [f"run {run_id}"]
+    if result.comparison is not None:
         lines.append(f"{'arm':<10}{'train acc':>10}{'test acc':>10}{'epochs to fit':>15}")
-        for arm, m in summary.arms.items():
-            fit = m.get("epochs_to_fit")
-            fit_text = f"{fit:.0f}" if fit is not None else f"> {m['epochs']:.0f}"
+        for name, arm in result.arms.items():
+            fit = arm.training.epochs_to_fit
+            fit_text = f"{fit}" if fit is not None else f"> {arm.training.epochs}"
             lines.append(
-                f"{arm:<10}{m['final_train_accuracy']:>10.3f}{m['test_accuracy']:>10.3f}"
+                f"{name:<10}{arm.final_train.accuracy:>10.3f}{arm.test.accuracy:>10.3f}"
                 f"{fit_text:>15}"
             )
-        if "epochs_to_fit_ratio" in summary.headline:
-            lines.append(
-                f"epochs to fit, probe / control: {summary.headline['epochs_to_fit_ratio']:.2f}"
-            )
+        ratio = result.comparison.epochs_to_fit_ratio
+        if ratio is not None:
+            lines.append(f"epochs to fit, probe / control: {ratio:.2f}")
     else:
-        m = summary.arms["run"]
+        arm = result.arms["run"]
         lines.append(
-            f"train accuracy {m['final_train_accuracy']:.3f} | "
-            f"validation accuracy {m['final_val_accuracy']:.3f} | "
-            f"test accuracy {m['test_accuracy']:.3f} | {m['epochs']:.0f} epochs"
+            f"train accuracy {arm.final_train.accuracy:.3f} | "
+            f"validation accuracy {arm.training.history['val_accuracy'][-1]:.3f} | "
+            f"test accuracy {arm.test.accuracy:.3f} | {arm.training.epochs} epochs"
         )
-        noise = {k: v for k, v in m.items() if k.startswith("noise_") and k.endswith("_auroc")}
-        for key, value in noise.items():
-            kind = key.removeprefix("noise_").removesuffix("_auroc")
-            top = m.get(f"noise_{kind}_top_class")
+        for noise in arm.noise:
             lines.append(
-                f"{kind} noise: seen mostly as digit {top:.0f}, "
-                f"mean confidence {m[f'noise_{kind}_mean_max_prob']:.2f}, "
-                f"real-vs-noise AUROC {value:.3f}"
+                f"{noise.kind} noise: seen mostly as digit {noise.top_class}, "
+                f"mean confidence {noise.mean_max_prob:.2f}, "
+                f"real-vs-noise AUROC {noise.auroc:.3f}"
             )
-    uri = summary.tracking_uri
+    uri = tracking_uri
     ui = (
         "mlflow ui"
         if uri.startswith("sqlite:///mlflow.db") or "mlflow.db" in uri
@@ -66,6 +64,37 @@ def format_summary(summary) -> str:
     )
     lines.append(f"look at it: {ui}  (then open http://127.0.0.1:5000)")
     return "\n".join(lines)
+
+
+# Overrides that say nothing about what was run, left out of run names.
+_NAME_SKIP = (
+    "+experiment=",
+    "experiment=",
+    "hydra",
+    "mlflow.",
+    "train.progress=",
+    "seed=",
+    "model=",
+    "data.dir=",
+    "data.download=",
+    "data.mirrors=",
+    "data.verify=",
+    "data.timeout=",
+)
+
+
+def run_name(model: str, seed: int, experiment: str | None, overrides: list[str]) -> str:
+    """``model-experiment-<varied values>-seedN``, e.g. ``numpy_mlp-shuffled_labels-seed0``."""
+    parts = [model]
+    if experiment:
+        parts.append(experiment)
+    for override in overrides:
+        if override.startswith(_NAME_SKIP):
+            continue
+        key, _, value = override.partition("=")
+        short = {"probe.labels.fraction": "p", "model.hidden_layer_sizes": "hidden"}.get(key)
+        parts.append(f"{short or key.rsplit('.', 1)[-1]}={value}")
+    return "-".join([*parts, f"seed{seed}"])
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -77,17 +106,26 @@ def main(cfg: DictConfig) -> None:
     parent = sweep_parent_id()
     try:
         from pipeline.settings import RunSettings
-        from pipeline.study.run import execute
+        from pipeline.tracking import metadata, store
+        from pipeline.tracking.record import execute
 
         config = OmegaConf.to_container(cfg, resolve=True)
-        settings = RunSettings.from_dict(config)
-        config["model"].update(settings.model.params)  # record the values actually used
-        summary = execute(
-            settings,
-            config,
-            experiment=_experiment_name(),
-            overrides=_overrides(),
-            parent_run_id=parent,
+        settings = RunSettings.from_config(config)
+        config["model"].update(settings.model.params())  # record the values actually used
+        experiment, overrides = _experiment_name(), _overrides()
+        name = settings.mlflow.run_name or run_name(
+            settings.model.name, settings.seed, experiment, overrides
+        )
+        tags = {
+            "model": settings.model.name,
+            "experiment": experiment or "none",
+            "probe": settings.probe.describe(),
+            "overrides": " ".join(overrides) or "(none)",
+            **metadata.git_tags(),
+        }
+        yaml = OmegaConf.to_yaml(OmegaConf.create(config))
+        run_id, result = execute(
+            settings, metadata.flatten(config), yaml, name=name, tags=tags, parent_run_id=parent
         )
     except MemlabError as err:
         _close_parent(parent, "FAILED")
@@ -97,8 +135,8 @@ def main(cfg: DictConfig) -> None:
         _close_parent(parent, "KILLED")
         print("interrupted: the run is marked KILLED in MLflow", file=sys.stderr)
         sys.exit(130)
-    print(format_summary(summary))
-    for warning in summary.warnings:
+    print(format_summary(run_id, result, store.tracking_uri()))
+    for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
 

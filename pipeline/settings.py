@@ -1,97 +1,210 @@
-"""Typed, validated run settings made from the composed configuration (a plain dict).
+"""Typed, validated settings, made once from the composed configuration (a plain dict).
 
-The Hydra entry point turns its config into a dict and calls ``RunSettings.from_dict``; nothing
-deeper in the code reads the configuration. Every invalid value is a one-line ``ConfigError``
-that names the key and what is allowed.
+The Hydra entry point and the DVC stages turn their config into these dataclasses; nothing
+deeper reads the configuration. ``CONSTRAINTS`` is the one table of what every key may be
+(the model's keys come from ``pipeline.models.base.HYPERPARAMETERS``); each value is checked
+once, when the settings are made, and an invalid one is a one-line ``ConfigError`` naming the
+key. Defaults live in ``conf/``; a section here expects every key ``conf/`` gives it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from pipeline.constraints import Choice, Flag, ListOf, Number, Optional, Text, check_all
+from pipeline.data.datasets import DATASETS, check_data
+from pipeline.data.split import check_fractions
 from pipeline.errors import ConfigError
+from pipeline.models import MODELS, build_model
+from pipeline.models.base import HYPERPARAMETERS
+from pipeline.study.noise import NOISE_KINDS
+from pipeline.study.probes import FRACTION, INPUT_KINDS, LABEL_MODES
 
-MODELS = ("numpy_mlp", "sklearn_mlp")
-PROGRESS = ("auto", True, False)
-# Model keys that are estimator parameters (everything in conf/model/*.yaml but the name).
-MODEL_PARAMS = (
-    "hidden_layer_sizes",
-    "activation",
-    "loss",
-    "learning_rate",
-    "momentum",
-    "weight_decay",
-    "batch_size",
-    "max_epochs",
-    "dtype",
-)
-
-
+CONSTRAINTS = {
+    "seed": Number(low=0, integer=True),
+    "data.name": Choice(DATASETS),
+    "split.train": Number(low=0, high=1, low_open=True, high_open=True),
+    "split.val": Number(low=0, high=1, low_open=True, high_open=True),
+    "split.test": Number(low=0, high=1, low_open=True, high_open=True),
+    "model.name": Choice(MODELS),
+    **{f"model.{key}": c for key, c in HYPERPARAMETERS.items() if key != "random_state"},
+    "model.learning_rate": Optional(HYPERPARAMETERS["learning_rate"]),  # null: by the loss
+    "train.fit_threshold": Number(low=0, high=1, low_open=True),
+    "train.stop_at_fit": Flag(),
+    "train.progress": Choice(("auto", True, False)),
+    "mlflow.tracking_uri": Text(optional=True),
+    "mlflow.experiment_name": Text(),
+    "mlflow.run_name": Text(optional=True),
+    "probe.labels.fraction": FRACTION,
+    "probe.labels.mode": Choice(LABEL_MODES),
+    "probe.inputs": Choice(INPUT_KINDS),
+    "probe.control": Flag(),
+    "probe.noise.n": Number(low=0, integer=True),
+    "probe.noise.kinds": ListOf(Choice(NOISE_KINDS)),
+}
 # model.learning_rate: null picks the step size that suits the cost: 3.0 is Nielsen's (and the
 # videos') rate for sigmoid outputs with the quadratic cost, whose gradients are small; with
 # softmax cross-entropy such a step kills a ReLU network at once, and 0.1 is a safe default.
 DEFAULT_LEARNING_RATE = {"mse": 3.0, "cross_entropy": 0.1}
 
 
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    return float(value)
+def _flat(section: dict, prefix: str) -> dict[str, Any]:
+    """``{"labels": {"fraction": 0.2}}``, ``"probe."`` -> ``{"probe.labels.fraction": 0.2}``."""
+    flat: dict[str, Any] = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def validate(section: dict, prefix: str) -> None:
+    """Check every key of one config section (``prefix`` names it, e.g. ``"model."``).
+
+    A key that is not a setting (a typo added with ``+``) is refused, not silently ignored.
+    The data section's keys depend on the dataset (``check_data``).
+    """
+    if prefix == "data.":
+        check_data(section)
+        section = {"name": section.get("name")}
+    flat = _flat(section, prefix)
+    for key in flat:
+        if key not in CONSTRAINTS:
+            known = ", ".join(k for k in CONSTRAINTS if k.startswith(prefix))
+            raise ConfigError(f"{key} is not a setting (there are: {known})")
+    if prefix == "model.":  # the estimator checks its own (``MLPBase._validate_params``)
+        flat = {"model.name": flat.get("model.name")}
+    check_all(CONSTRAINTS, flat)
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Which model, and its estimator parameters (without the seed)."""
+    """Which model, and its hyper-parameters (``MLPBase``'s, without the seed)."""
 
     name: str
-    params: dict[str, Any]
+    hidden_layer_sizes: tuple[int, ...]
+    activation: str
+    loss: str
+    learning_rate: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    dtype: str
 
     @classmethod
-    def from_dict(cls, d: dict) -> ModelSettings:
-        name = d.get("name")
-        if name not in MODELS:
-            raise ConfigError(f"model: {name!r} is not one of {', '.join(MODELS)}")
-        unknown = sorted(set(d) - {"name", *MODEL_PARAMS})
-        if unknown:
-            raise ConfigError(
-                f"model.{unknown[0]} is not a model setting ({', '.join(MODEL_PARAMS)})"
-            )
-        params = {k: d[k] for k in MODEL_PARAMS if k in d}
-        if "hidden_layer_sizes" in params:
-            sizes = params["hidden_layer_sizes"]
-            if isinstance(sizes, int):
-                sizes = [sizes]
-            if not isinstance(sizes, list | tuple) or not all(
-                isinstance(h, int) and not isinstance(h, bool) for h in sizes
-            ):
-                raise ConfigError(
-                    f"model.hidden_layer_sizes must be a list of whole numbers, got {sizes!r}"
-                )
-            params["hidden_layer_sizes"] = tuple(sizes)
-        if params.get("learning_rate") is None:
-            params["learning_rate"] = DEFAULT_LEARNING_RATE.get(params.get("loss", "mse"), 0.1)
+    def from_config(cls, section: dict) -> ModelSettings:
+        section = dict(section)
+        if isinstance(section.get("hidden_layer_sizes"), int):
+            section["hidden_layer_sizes"] = [section["hidden_layer_sizes"]]
+        validate(section, "model.")
+        if section.get("learning_rate") is None:
+            section["learning_rate"] = DEFAULT_LEARNING_RATE.get(section.get("loss"), 0.1)
+        # The model's own checks, with its own messages (MLPClassifier trains no "mse").
+        params = {k: v for k, v in section.items() if k != "name"}
+        build_model(section["name"], params, random_state=0)._validate_params()
+        section["hidden_layer_sizes"] = tuple(section["hidden_layer_sizes"])
         for key in ("learning_rate", "momentum", "weight_decay"):
-            if key in params:
-                params[key] = _number(f"model.{key}", params[key])
-        return cls(name, params)
+            section[key] = float(section[key])
+        return cls(**section)
+
+    def params(self) -> dict[str, Any]:
+        """The estimator's constructor parameters (all but ``name`` and the seed)."""
+        return {k: v for k, v in asdict(self).items() if k != "name"}
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which dataset, and its dataset-specific options (``conf/data/<name>.yaml``)."""
+
+    name: str
+    options: dict[str, Any]
+
+    @classmethod
+    def from_config(cls, section: dict) -> DataSettings:
+        validate(section, "data.")
+        return cls(section["name"], {k: v for k, v in section.items() if k != "name"})
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    train: float
+    val: float
+    test: float
+
+    @classmethod
+    def from_config(cls, section: dict) -> SplitSettings:
+        validate(section, "split.")
+        check_fractions(**section)
+        return cls(**{k: float(v) for k, v in section.items()})
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     fit_threshold: float = 1.0
     stop_at_fit: bool = False
-    progress: str | bool = "auto"
+    progress: str | bool = "auto"  # DVC stages draw no progress bar and do not read it
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainSettings:
-        threshold = _number("train.fit_threshold", d.get("fit_threshold", 1.0))
-        if not 0 < threshold <= 1:
-            raise ConfigError(f"train.fit_threshold must be in (0, 1], got {threshold}")
-        progress = d.get("progress", "auto")
-        if progress not in PROGRESS:
-            raise ConfigError(f"train.progress: {progress!r} is not one of auto, true, false")
-        return cls(threshold, bool(d.get("stop_at_fit", False)), progress)
+    def from_config(cls, section: dict) -> TrainSettings:
+        validate(section, "train.")
+        return cls(**section)
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    fraction: float
+    mode: str
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    n: int
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """Label corruption, input randomization, the control arm and the noise probe."""
+
+    labels: LabelSettings
+    inputs: str = "none"
+    control: bool = False
+    noise: NoiseSettings = NoiseSettings(0, ())
+
+    @classmethod
+    def from_config(cls, section: dict) -> ProbeSettings:
+        validate(section, "probe.")
+        labels = LabelSettings(float(section["labels"]["fraction"]), section["labels"]["mode"])
+        noise = section.get("noise")
+        probe = cls(
+            labels,
+            section["inputs"],
+            noise=NoiseSettings(noise["n"], tuple(noise["kinds"]))
+            if noise
+            else NoiseSettings(0, ()),
+        )
+        # A control arm only when there is something to control for: true data against itself
+        # would be the same model trained twice.
+        return replace(probe, control=bool(section.get("control")) and probe.active)
+
+    @property
+    def active(self) -> bool:
+        """Whether the training data is changed at all (labels or inputs)."""
+        return self.labels.fraction > 0 or self.inputs != "none"
+
+    def describe(self) -> str:
+        """A short tag for the MLflow UI, e.g. ``labels:shuffle:0.4,noise``."""
+        described = []
+        if self.labels.fraction > 0:
+            described.append(f"labels:{self.labels.mode}:{self.labels.fraction:g}")
+        if self.inputs != "none":
+            described.append(f"inputs:{self.inputs}")
+        if self.noise.n > 0:
+            described.append("noise")
+        return ",".join(described) or "none"
 
 
 @dataclass(frozen=True)
@@ -100,33 +213,15 @@ class TrackingSettings:
     experiment_name: str = "memlab"
     run_name: str | None = None
 
-
-# Every setting outside model and data (which check their own), by section: a typo'd key
-# added with + (``+train.stop_at_fitt=true``) is refused, not silently ignored.
-SETTINGS = {
-    "seed": None,
-    "data": None,
-    "model": None,
-    "split": {"train": None, "val": None, "test": None},
-    "train": {"fit_threshold": None, "stop_at_fit": None, "progress": None},
-    "mlflow": {"tracking_uri": None, "experiment_name": None, "run_name": None},
-    "probe": {
-        "labels": {"fraction": None, "mode": None},
-        "inputs": None,
-        "control": None,
-        "noise": {"n": None, "kinds": None},
-    },
-}
+    @classmethod
+    def from_config(cls, section: dict) -> TrackingSettings:
+        validate(section, "mlflow.")
+        return cls(**section)
 
 
-def check_keys(cfg: dict, known: dict = SETTINGS, prefix: str = "") -> None:
-    """Raise ``ConfigError`` for the first key of ``cfg`` that is not a setting."""
-    for key, value in cfg.items():
-        if key not in known:
-            there = ", ".join(prefix + k for k in known)
-            raise ConfigError(f"{prefix}{key} is not a setting (there are: {there})")
-        if isinstance(known[key], dict) and isinstance(value, dict):
-            check_keys(value, known[key], f"{prefix}{key}.")
+def seed_from_config(seed: Any) -> int:
+    validate({"seed": seed}, "")
+    return seed
 
 
 @dataclass(frozen=True)
@@ -134,29 +229,24 @@ class RunSettings:
     """Everything one run needs, validated."""
 
     seed: int
-    data: dict[str, Any]
-    split: dict[str, float]
+    data: DataSettings
+    split: SplitSettings
     model: ModelSettings
     train: TrainSettings
+    probe: ProbeSettings
     mlflow: TrackingSettings
-    probe: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, cfg: dict) -> RunSettings:
-        from pipeline.data.split import check_fractions
-
-        check_keys(cfg)
-        seed = cfg.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-        split = {k: _number(f"split.{k}", cfg["split"][k]) for k in ("train", "val", "test")}
-        check_fractions(**split)
+    def from_config(cls, cfg: dict) -> RunSettings:
+        unknown = sorted(set(cfg) - {"seed", "data", "split", "model", "train", "probe", "mlflow"})
+        if unknown:
+            raise ConfigError(f"{unknown[0]} is not a setting")
         return cls(
-            seed=seed,
-            data=dict(cfg["data"]),
-            split=split,
-            model=ModelSettings.from_dict(cfg["model"]),
-            train=TrainSettings.from_dict(cfg.get("train", {})),
-            mlflow=TrackingSettings(**cfg.get("mlflow", {})),
-            probe=dict(cfg.get("probe", {})),
+            seed=seed_from_config(cfg["seed"]),
+            data=DataSettings.from_config(cfg["data"]),
+            split=SplitSettings.from_config(cfg["split"]),
+            model=ModelSettings.from_config(cfg["model"]),
+            train=TrainSettings.from_config(cfg["train"]),
+            probe=ProbeSettings.from_config(cfg["probe"]),
+            mlflow=TrackingSettings.from_config(cfg["mlflow"]),
         )

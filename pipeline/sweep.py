@@ -30,6 +30,7 @@ class SweepParent(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from pipeline.errors import MemlabError
+        from pipeline.tracking import metadata
         from pipeline.tracking import store as tracking
 
         mlflow_cfg = config.mlflow
@@ -51,7 +52,7 @@ class SweepParent(Callback):
             "model": str(choices.get("model")),
             "overrides": " ".join(overrides) or "(none)",
             "sweep": " ".join(described) or "(none)",
-            **tracking.git_tags(),
+            **metadata.git_tags(),
         }
         name = f"{experiment}-sweep-{config.model.name}"
         os.environ[PARENT_ENV] = tracking.start_detached_run(name, tags)

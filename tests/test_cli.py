@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli, search, store_uri
+import yaml
+from conftest import ROOT, run_cli, search, store_uri
 
 FAST = ["model.max_epochs=3", "train.progress=false"]
 
@@ -158,13 +159,16 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(workdir):
 def test_learning_rate_default_suits_the_cost():
     from pipeline.settings import ModelSettings
 
-    video = ModelSettings.from_dict({"name": "numpy_mlp", "loss": "mse", "learning_rate": None})
-    relu = ModelSettings.from_dict(
-        {"name": "numpy_mlp", "loss": "cross_entropy", "learning_rate": None}
-    )
-    chosen = ModelSettings.from_dict({"name": "numpy_mlp", "loss": "mse", "learning_rate": 0.5})
-    assert video.params["learning_rate"] == 3.0 and relu.params["learning_rate"] == 0.1
-    assert chosen.params["learning_rate"] == 0.5
+    conf = yaml.safe_load((ROOT / "conf" / "model" / "numpy_mlp.yaml").read_text())
+
+    def model(**changed):
+        return ModelSettings.from_config({**conf, **changed})
+
+    video = model(loss="mse", learning_rate=None)
+    relu = model(loss="cross_entropy", learning_rate=None)
+    chosen = model(loss="mse", learning_rate=0.5)
+    assert video.learning_rate == 3.0 and relu.learning_rate == 0.1
+    assert chosen.learning_rate == 0.5
 
 
 @pytest.mark.slow

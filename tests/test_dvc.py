@@ -24,14 +24,11 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.settings import ModelSettings, TrainSettings
-from pipeline.stages.common import stage_params
-from pipeline.stages.files import load_arrays, save_arrays, write_json
-from pipeline.stages.memorize import arms
-from pipeline.stages.noise import probe_noise
-from pipeline.stages.prepare import prepare
-from pipeline.stages.train import fit
-from pipeline.stages.weights import load_model, save_model
+from pipeline.arrays import load_arrays, save_arrays
+from pipeline.models.weights import load_model, save_weights
+from pipeline.settings import DataSettings, ModelSettings, SplitSettings, TrainSettings
+from pipeline.stages.common import load_splits, save_splits, stage_params, write_json
+from pipeline.study.run import Arm, fit_arm, load_data, summarize_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -91,18 +88,27 @@ def compose(params_file: Path, project: Path, overrides: list[str]) -> None:
 
 
 def digits_splits():
-    return prepare({"name": "digits"}, SPLIT, seed=0)
+    return load_data(DataSettings("digits", {}), SplitSettings(**SPLIT), seed=0)
 
 
 def trained(name: str, epochs: int = 2):
     dataset, splits = digits_splits()
-    model = ModelSettings.from_dict(
-        {"name": name, "loss": "cross_entropy", "learning_rate": 0.5, "max_epochs": epochs}
+    model = ModelSettings.from_config(
+        {
+            "name": name,
+            "hidden_layer_sizes": [16],
+            "activation": "relu",
+            "loss": "cross_entropy",
+            "learning_rate": 0.5,
+            "momentum": 0.0,
+            "weight_decay": 0.0,
+            "batch_size": 32,
+            "max_epochs": epochs,
+            "dtype": "float32",
+        }
     )
-    s = splits
-    estimator, _ = fit(
-        model, TrainSettings(), 0, s.X_train, s.y_train, s.X_val, s.y_val, n_classes=10
-    )
+    arm = Arm("run", splits, splits.y_train, None)
+    estimator, _ = fit_arm(arm, model, TrainSettings(), 0, n_classes=10)
     return dataset, splits, estimator
 
 
@@ -158,31 +164,23 @@ def test_metrics_are_rounded_in_order_and_never_nan(tmp_path):
 @pytest.mark.parametrize("name", ["numpy_mlp", "sklearn_mlp"])
 def test_a_saved_model_predicts_exactly_as_trained(tmp_path, name):
     _, splits, model = trained(name)
-    save_model(tmp_path / "a", name, model)
-    loaded_name, loaded = load_model(tmp_path / "a")
-    assert loaded_name == name and type(loaded) is type(model)
+    save_weights(model, tmp_path / "a")
+    loaded = load_model(tmp_path / "a")
+    assert type(loaded) is type(model)
     assert np.array_equal(loaded.predict_proba(splits.X_test), model.predict_proba(splits.X_test))
-    save_model(tmp_path / "b", name, loaded)
+    save_weights(loaded, tmp_path / "b")
     for file in ("weights.npz", "hyperparameters.json"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
 
-def test_probe_stages_build_what_python_m_pipeline_builds():
-    from pipeline.study.run import ArmData, noise_probe, prepare_arm
-
-    dataset, splits, model = trained("numpy_mlp", epochs=1)
-    probe = {"labels": {"fraction": 0.5, "mode": "random"}, "inputs": "shuffled_pixels"}
-    ours, theirs = (
-        arms(splits, probe, n_classes=10, seed=3)["probe"],
-        prepare_arm(dataset, splits, probe, 3),
-    )
-    assert np.array_equal(ours.y_train, theirs.y_train)
-    assert np.array_equal(ours.corrupted, theirs.corrupted)
-    for a, b in zip(vars(ours.splits).values(), vars(theirs.splits).values(), strict=True):
-        assert np.array_equal(a, b)
-    noise = {"n": 50, "kinds": ["uniform", "gaussian"]}
-    arm = ArmData(splits, splits.y_train, None)
-    assert probe_noise(model, splits, noise, 3) == noise_probe(model, arm, noise, 3)
+def test_the_saved_split_says_what_the_data_is(tmp_path):
+    dataset, splits = digits_splits()
+    save_splits(tmp_path / "s.npz", splits, summarize_data(dataset, splits))
+    loaded, data = load_splits(tmp_path / "s.npz")
+    assert data == summarize_data(dataset, loaded)
+    assert (data.name, data.image_shape, data.n_classes) == ("digits", (8, 8), 10)
+    for a, b in zip(vars(loaded).values(), vars(splits).values(), strict=True):
+        assert np.array_equal(a, b) and a.dtype == b.dtype
 
 
 # ------------------------------------------------------------------ real DVC runs (slow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -55,12 +56,13 @@ def test_experiment_composes_into_valid_settings(name, model):
         with open_dict(cfg):
             del cfg["hydra"]
         container = OmegaConf.to_container(cfg, resolve=True)
-        settings = RunSettings.from_dict(container)
-        if model == "sklearn_mlp" and settings.model.params.get("loss") == "mse":
+        if model == "sklearn_mlp" and container["model"]["loss"] == "mse":
             with pytest.raises(ConfigError, match="not available for sklearn_mlp"):
-                build_model(model, settings.model.params, random_state=settings.seed)
+                RunSettings.from_config(container)
         else:
-            build_model(model, settings.model.params, random_state=settings.seed)
+            settings = RunSettings.from_config(container)
+            estimator = build_model(model, settings.model.params(), random_state=settings.seed)
+            estimator.set_params(max_epochs=1).fit(np.zeros((4, 64), np.float32), np.arange(4))
 
 
 def test_sweeps_have_the_promised_values():

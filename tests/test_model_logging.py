@@ -155,3 +155,36 @@ def test_log_model_refuses_without_an_active_run_or_an_unknown_model(store, digi
         log_model(model, input_example=X[:2], run_id="abc")  # another run than the active one
     with mlflow.start_run(experiment_id=store), pytest.raises(TypeError, match="NumpyMLP"):
         log_model(object(), input_example=X[:2])
+
+
+# The model file memlab wrote before the study core moved the loader to pipeline.tracking.
+_MODEL_CODE_BEFORE = """import mlflow
+from pipeline.model_logging import NumpyMLPModel
+mlflow.models.set_model(NumpyMLPModel())
+"""
+
+
+def test_a_numpy_model_logged_before_the_study_core_still_loads(store, digits, tmp_path):
+    X, y = digits
+    model = NumpyMLP(hidden_layer_sizes=(8,), max_epochs=2, random_state=3).fit(X[:200], y[:200])
+    # The files of such a model: np.savez weights, and hyper-parameters without the model's name.
+    weights = {f"coef_{i}": w for i, w in enumerate(model.coefs_)}
+    weights |= {f"intercept_{i}": b for i, b in enumerate(model.intercepts_)}
+    np.savez(tmp_path / "weights.npz", **weights)
+    params = {**model.get_params(), "hidden_layer_sizes": [8]}
+    meta = {"params": params, "classes": list(range(10)), "n_features_in": 64}
+    (tmp_path / "hyperparameters.json").write_text(json.dumps(meta))
+    (tmp_path / "numpy_mlp_model.py").write_text(_MODEL_CODE_BEFORE)
+    artifacts = {
+        "weights": str(tmp_path / "weights.npz"),
+        "hyperparameters": str(tmp_path / "hyperparameters.json"),
+    }
+    with mlflow.start_run(experiment_id=store):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(tmp_path / "numpy_mlp_model.py"),
+            artifacts=artifacts,
+            pip_requirements=["numpy"],
+        )
+    loaded = mlflow.pyfunc.load_model(info.model_uri)  # in this process: today's package
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

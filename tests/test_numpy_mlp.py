@@ -33,7 +33,7 @@ PRECISION = {
 def test_gradients_match_finite_differences(activation, loss, dtype):
     X, y = _tiny_problem()
     model = NumpyMLP((5, 4), activation=activation, loss=loss, dtype=dtype, random_state=3)
-    model._initialize(X.shape[1], np.arange(3))
+    model._initialize(X, y, np.arange(3))
     _, coef_grads, intercept_grads = model.loss_and_gradients(X, y)
     analytic = [*coef_grads, *intercept_grads]
     eps, rtol, atol = PRECISION[dtype].values()
@@ -54,9 +54,9 @@ def test_gradients_match_finite_differences(activation, loss, dtype):
 def test_float32_gradients_agree_with_float64():
     X, y = _tiny_problem(n=20)
     m64 = NumpyMLP((8,), activation="tanh", loss="cross_entropy", dtype="float64")
-    m64._initialize(X.shape[1], np.arange(3))
+    m64._initialize(X, y, np.arange(3))
     m32 = NumpyMLP((8,), activation="tanh", loss="cross_entropy", dtype="float32")
-    m32._initialize(X.shape[1], np.arange(3))
+    m32._initialize(X, y, np.arange(3))
     m32.coefs_ = [w.astype(np.float32) for w in m64.coefs_]
     m32.intercepts_ = [b.astype(np.float32) for b in m64.intercepts_]
     _, g64, _ = m64.loss_and_gradients(X, y)
@@ -70,7 +70,7 @@ def test_confident_cross_entropy_is_not_rounded_to_zero_in_float32():
     # A memorized example's loss (here 2 exp(-25) ~ 3e-11) is far below float32's resolution
     # near 1: the loss is taken in float64 from the logits, so it is still measured.
     model = NumpyMLP((3,), activation="relu", loss="cross_entropy", dtype="float32")
-    model._initialize(3, np.arange(3))
+    model._initialize(np.zeros((1, 3)), None, np.arange(3))
     model.coefs_ = [np.eye(3, dtype=np.float32), 25 * np.eye(3, dtype=np.float32)]
     model.intercepts_ = [np.zeros(3, np.float32), np.zeros(3, np.float32)]
     X, y = np.eye(3, dtype=np.float32), np.arange(3)  # logits: 25 for the right class, else 0
@@ -125,7 +125,7 @@ def test_memorizes_100_random_labels():
 
 def test_video_network_has_13002_parameters():
     model = NumpyMLP((16, 16))
-    model._initialize(784, np.arange(10))
+    model._initialize(np.zeros((1, 784)), None, np.arange(10))
     assert model.n_params == 13_002
     assert [w.shape for w in model.coefs_] == [(784, 16), (16, 16), (16, 10)]
     assert model.coefs_[0].dtype == np.float32
@@ -145,7 +145,7 @@ def test_partial_fit_is_one_epoch_and_records_it():
 def test_running_loss_is_the_mean_of_pre_update_batch_losses():
     X, y = _tiny_problem(n=30)
     model = NumpyMLP((8,), batch_size=30, learning_rate=0.5, loss="cross_entropy")
-    model._initialize(X.shape[1], np.arange(3))
+    model._initialize(X, y, np.arange(3))
     before = model.loss_value(X, y)
     predicted = model.predict(X)
     model.partial_fit(X, y)

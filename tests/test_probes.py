@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
+from pipeline.study.noise import noise_images, noise_summary
 from pipeline.study.probes import (
     INPUT_KINDS,
     LabelCorruption,
     corrupt_labels,
-    noise_images,
-    noise_metrics,
     randomize_inputs,
     split_accuracy,
 )
@@ -221,6 +220,11 @@ def test_unknown_noise_kind_is_a_config_error():
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def noise_metrics(kind, proba_noise, proba_real) -> dict[str, float]:
+    """The noise probe's summary as the flat metrics MLflow and DVC get."""
+    return noise_summary(kind, proba_noise, proba_real).metrics()
 
 
 def test_noise_metrics_names_and_class_fractions():

@@ -11,7 +11,6 @@ from sklearn.metrics import log_loss
 from sklearn.neural_network import MLPClassifier
 
 from pipeline.errors import ConfigError, DivergenceError
-from pipeline.models import build_model
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.models.sklearn_mlp import SklearnMLP
 
@@ -74,7 +73,7 @@ def test_one_step_is_sgd_on_the_mean_loss_plus_weight_decay(batch_size):
         **CE,
     )
     reference = NumpyMLP(**params)
-    reference._initialize(X.shape[1], np.arange(10))
+    reference._initialize(X, y, np.arange(10))
     W0, b0 = [w.copy() for w in reference.coefs_], [b.copy() for b in reference.intercepts_]
     _, coef_grads, intercept_grads = reference.loss_and_gradients(X, y)
     model = SklearnMLP(**params).partial_fit(X, y, classes=np.arange(10))
@@ -109,7 +108,7 @@ def test_follows_numpy_mlp_step_for_step(activation):
     for a, b in zip(_flat(ours), _flat(reference), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
     start = NumpyMLP(**params)
-    start._initialize(X.shape[1], np.arange(10))
+    start._initialize(X, y, np.arange(10))
     assert np.abs(ours.coefs_[0] - start.coefs_[0]).max() > 0.05  # it moved: a real match
 
 
@@ -183,8 +182,15 @@ def test_huge_learning_rate_diverges_with_a_clear_error(activation):
 
 
 def test_mse_is_refused_in_one_line_before_any_data():
-    with pytest.raises(ConfigError) as info:
-        build_model("sklearn_mlp", dict(loss="mse"), random_state=0)
+    from pathlib import Path
+
+    import yaml
+
+    from pipeline.settings import ModelSettings
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "model" / "sklearn_mlp.yaml"
+    with pytest.raises(ConfigError) as info:  # the settings, made before any data is loaded
+        ModelSettings.from_config({**yaml.safe_load(conf.read_text()), "loss": "mse"})
     message = str(info.value)
     assert message.startswith("model.loss: 'mse' is not available for sklearn_mlp")
     assert "model=numpy_mlp" in message and "\n" not in message

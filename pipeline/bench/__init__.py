@@ -1,1 +1,1 @@
-"""The benchmark: ``python -m pipeline.bench`` (the peers, the whole run, the verdict on each target)."""
+"""The benchmark, ``python -m pipeline.bench``: the peers, the whole run, a verdict per target."""

@@ -38,9 +38,9 @@ def run_child(out: str, overrides: list[str]) -> None:
     import runpy
 
     stamps = {"child_start": time.time()}
-    import hydra  # noqa: F401 - what pipeline/__main__.py imports first
-
+    import pipeline.__main__  # noqa: F401 - the entry point and what it imports first (Hydra)
     import pipeline.study.run as run_module
+    from pipeline.tracking import store
 
     stamps["imports_done"] = time.time()
     sums = {"train": 0.0, "loop": 0.0, "log": 0.0, "flush": 0.0, "epochs": 0}
@@ -64,8 +64,7 @@ def run_child(out: str, overrides: list[str]) -> None:
         on_epoch = timed(on_epoch, "log") if on_epoch else None
         return timed(train_epochs, "loop")(model, *args, on_epoch=on_epoch, **kwargs)
 
-    tracking = run_module.tracking
-    epoch_metrics = tracking.epoch_metrics
+    epoch_metrics = store.epoch_metrics
 
     @contextlib.contextmanager
     def timed_epoch_metrics(*args, **kwargs):
@@ -77,8 +76,10 @@ def run_child(out: str, overrides: list[str]) -> None:
             stack.close()  # the last write happens here, after train_epochs has returned
             sums["flush"] += time.perf_counter() - start
 
-    run_module.train_epochs = timed_train_epochs  # run.py looks both up at call time
-    tracking.epoch_metrics = timed_epoch_metrics
+    # Both are looked up at call time: train_epochs by pipeline.study.run.fit_arm, and
+    # store.epoch_metrics by pipeline.tracking.record.
+    run_module.train_epochs = timed_train_epochs
+    store.epoch_metrics = timed_epoch_metrics
     sys.argv = ["pipeline", *overrides]
     runpy.run_module("pipeline", run_name="__main__")  # exactly `python -m pipeline`
     stamps["end"] = time.time()

@@ -1,1 +1,1 @@
-"""The data layer: datasets as pixel arrays, the MNIST files and their IDX format, the seeded split."""
+"""The data layer: datasets as pixel arrays, MNIST and its IDX files, the seeded split."""

@@ -1,27 +1,26 @@
-"""The two interchangeable models: ``numpy_mlp`` (from scratch) and ``sklearn_mlp``."""
+"""The two interchangeable models: ``numpy_mlp`` (from scratch) and ``sklearn_mlp``.
+
+Both are ``pipeline.models.base.MLPBase`` estimators with the same hyper-parameters.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+MODELS = ("numpy_mlp", "sklearn_mlp")
 
 
-def build_model(name: str, params: dict[str, Any], *, random_state: int):
-    """An unfitted estimator for ``model.name`` with the given parameters and seed.
+def model_classes() -> dict:
+    """``model.name`` -> estimator class (imported on demand: scikit-learn is slow)."""
+    from pipeline.models.numpy_mlp import NumpyMLP
+    from pipeline.models.sklearn_mlp import SklearnMLP
 
-    Both models take the same parameters, validated when training starts; ``check`` below
-    validates them up front.
-    """
-    if name == "numpy_mlp":
-        from pipeline.models.numpy_mlp import NumpyMLP
+    return {"numpy_mlp": NumpyMLP, "sklearn_mlp": SklearnMLP}
 
-        model = NumpyMLP(**params, random_state=random_state)
-    elif name == "sklearn_mlp":
-        from pipeline.models.sklearn_mlp import SklearnMLP
 
-        model = SklearnMLP(**params, random_state=random_state)
-    else:
-        from pipeline.errors import ConfigError
+def model_name(model) -> str:
+    """The ``model.name`` of an estimator."""
+    return {cls: name for name, cls in model_classes().items()}[type(model)]
 
-        raise ConfigError(f"model: {name!r} is not one of numpy_mlp, sklearn_mlp")
-    model._validate_params()  # fail on a bad value before any data is loaded or run started
-    return model
+
+def build_model(name: str, params: dict, *, random_state: int):
+    """An unfitted estimator for ``model.name`` with the given parameters and seed."""
+    return model_classes()[name](**params, random_state=random_state)

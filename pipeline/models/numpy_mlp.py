@@ -21,104 +21,31 @@ or weight decay costs nothing, and all large arrays stay in the model's dtype.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
-from pipeline.errors import DivergenceError
-from pipeline.models.hyperparameters import check_hyperparameters
-from pipeline.models.layers import OUTPUTS, Workspace, backward, forward, init_layers, output_delta
+from pipeline.models.base import MLPBase, check_batch_loss
+from pipeline.models.layers import OUTPUTS, Workspace, backward, forward, output_delta
 
 _PREDICT_ROWS = 4096  # rows per forward pass when predicting: bounded memory, efficient BLAS
 
 
-class NumpyMLP(ClassifierMixin, BaseEstimator):
+class NumpyMLP(MLPBase):
     """Multilayer perceptron trained by mini-batch SGD with momentum and L2 weight decay.
 
-    Parameters
-    ----------
-    hidden_layer_sizes : tuple of int
-        Width of each hidden layer; ``(16, 16)`` is the video network.
-    activation : {"sigmoid", "relu", "tanh"}
-        Hidden-layer activation.
-    loss : {"mse", "cross_entropy"}
-        ``mse`` pairs sigmoid outputs with the quadratic cost; ``cross_entropy`` pairs softmax
-        outputs with the negative log-likelihood.
-    learning_rate : float
-        SGD step size (> 0).
-    momentum : float
-        Classical (heavy-ball) momentum in [0, 1).
-    weight_decay : float
-        L2 penalty coefficient on weights (not biases): each step adds ``weight_decay * W`` to
-        the weight gradient.
-    batch_size : int
-        Mini-batch size; the last batch of an epoch may be smaller.
-    max_epochs : int
-        Epochs run by ``fit``.
-    dtype : {"float32", "float64"}
-        Precision of parameters and arithmetic.
-    random_state : int
-        Seed for initialisation and batch order; the only source of randomness.
+    The hyper-parameters and the epoch skeleton (seeded batch order, divergence guard) are
+    ``MLPBase``'s; this class is the arithmetic: forward, backpropagation, the update.
     """
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(16, 16),
-        activation="sigmoid",
-        loss="mse",
-        learning_rate=1.0,
-        momentum=0.0,
-        weight_decay=0.0,
-        batch_size=32,
-        max_epochs=30,
-        dtype="float32",
-        random_state=0,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.dtype = dtype
-        self.random_state = random_state
-
     # ------------------------------------------------------------------ set-up
-    def _validate_params(self) -> None:
-        check_hyperparameters(self)
+    def _start(self, coefs, intercepts, classes, X, y) -> None:
+        """Take the initial weights; momentum starts at rest."""
+        self._restore(coefs, intercepts, classes)
 
-    def _initialize(self, n_features: int, classes: np.ndarray) -> None:
-        """Draw the weights (Glorot/He uniform, as scikit-learn does) and reset all state."""
-        self._validate_params()
-        self.classes_ = np.asarray(classes)
-        self.n_features_in_ = n_features
-        self._dtype = np.dtype(self.dtype)
-        self._rng = np.random.default_rng(self.random_state)
-        sizes = [n_features, *map(int, self.hidden_layer_sizes), len(self.classes_)]
-        self.coefs_, self.intercepts_ = init_layers(sizes, self.activation, self._rng, self._dtype)
+    def _restore(self, coefs, intercepts, classes) -> None:
+        self.classes_ = classes
+        self.coefs_ = [w.astype(self._dtype, copy=False) for w in coefs]
+        self.intercepts_ = [b.astype(self._dtype, copy=False) for b in intercepts]
         self._velocities = [np.zeros_like(p) for p in (*self.coefs_, *self.intercepts_)]
-        self.loss_curve_ = []
-        self.n_iter_ = 0
-        self.t_ = 0
-
-    @property
-    def n_params(self) -> int:
-        """Number of trainable parameters (weights and biases)."""
-        return int(sum(w.size for w in self.coefs_) + sum(b.size for b in self.intercepts_))
-
-    def _encode(self, y: np.ndarray) -> np.ndarray:
-        """Map labels to column indices 0..n_classes-1, refusing unseen labels."""
-        index = np.searchsorted(self.classes_, y)
-        index = np.clip(index, 0, len(self.classes_) - 1)
-        if not np.array_equal(self.classes_[index], y):
-            unknown = sorted(set(np.asarray(y).tolist()) - set(self.classes_.tolist()))
-            raise ValueError(
-                f"labels {unknown[:5]} are not among the classes {self.classes_.tolist()}"
-            )
-        return index
 
     # ----------------------------------------------------------------- update
     def _step(self, coef_steps, intercept_steps) -> None:
@@ -152,6 +79,45 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
             output[rows] = z
         return output, total
 
+    def _train_epoch(self, X, y, targets, order, limit) -> tuple[float, np.ndarray]:
+        """One pass of mini-batch SGD over ``X`` in ``order``: (summed loss, correct (n,))."""
+        n, bs = X.shape[0], int(self.batch_size)
+        ordered_targets = targets[order]  # batch b's targets are the slice [b*bs, (b+1)*bs)
+        predicted = np.empty(n, dtype=np.intp)  # each example's predicted column, in order
+        work = Workspace.allocate(min(bs, n), self.coefs_, self.intercepts_, self._dtype)
+        lr = float(self.learning_rate)
+        total_loss = 0.0
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            m = len(idx)
+            tb = ordered_targets[start : start + m]
+            if X.dtype == self._dtype:  # gather the batch without allocating
+                xb = np.take(X, idx, axis=0, out=work.x[:m], mode="clip")
+            else:
+                xb = work.x[:m]
+                xb[...] = X[idx]
+            activations = forward(self.coefs_, self.intercepts_, self.activation, xb, work.z)
+            output = activations[-1]
+            batch_loss = OUTPUTS[self.loss](output, tb) / m
+            check_batch_loss(batch_loss, limit)
+            np.argmax(output, axis=1, out=predicted[start : start + m])
+            delta = output_delta(self.loss, output, tb, lr / m)
+            backward(
+                self.coefs_,
+                self.activation,
+                activations,
+                delta,
+                work.coef_steps,
+                work.intercept_steps,
+                work.deltas,
+            )
+            self._step(work.coef_steps, work.intercept_steps)
+            total_loss += batch_loss * m
+            self.t_ += 1
+        correct = np.empty(n, dtype=bool)
+        correct[order] = predicted == ordered_targets
+        return total_loss, correct
+
     # ------------------------------------------------------------------ public
     def loss_and_gradients(self, X, y):
         """Mean data loss over ``(X, y)`` (no weight decay) and its exact gradients.
@@ -177,88 +143,6 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
         backward(self.coefs_, self.activation, activations, delta, coef_grads, intercept_grads)
         return loss, coef_grads, intercept_grads
 
-    def partial_fit(self, X, y, classes=None):
-        """Train for exactly one epoch over ``(X, y)`` in a seeded random order.
-
-        The first call needs ``classes`` (or takes ``np.unique(y)``). Besides updating the
-        weights it records, at no extra cost, how the epoch went *as it happened*: each
-        example is scored in its mini-batch just before that batch's update.
-        ``loss_curve_[-1]`` is the epoch's mean data loss and ``epoch_correct_`` (bool,
-        (n_samples,)) says which examples were classified correctly.
-
-        Raises
-        ------
-        DivergenceError
-            If an activation overflows, or a batch loss is not finite or exceeds 1000x the
-            loss of an uninformed guess.
-        """
-        X = np.asarray(X)
-        y = np.asarray(y)
-        if not hasattr(self, "coefs_"):
-            self._initialize(X.shape[1], np.unique(y) if classes is None else np.unique(classes))
-        targets = self._encode(y)
-        n, bs = X.shape[0], int(self.batch_size)
-        order = self._rng.permutation(n)
-        ordered_targets = targets[order]  # batch b's targets are the slice [b*bs, (b+1)*bs)
-        predicted = np.empty(n, dtype=np.intp)  # each example's predicted column, in order
-        work = Workspace.allocate(min(bs, n), self.coefs_, self.intercepts_, self._dtype)
-        lr = float(self.learning_rate)
-        total_loss = 0.0
-        # A loss 1000x that of an uninformed guess (log k for cross-entropy) has exploded;
-        # the quadratic cost with sigmoid outputs is bounded and can only overflow.
-        limit = 1000.0 * math.log(len(self.classes_)) if self.loss == "cross_entropy" else math.inf
-        with np.errstate(over="raise", invalid="raise"):
-            for start in range(0, n, bs):
-                idx = order[start : start + bs]
-                m = len(idx)
-                tb = ordered_targets[start : start + m]
-                try:
-                    if X.dtype == self._dtype:  # gather the batch without allocating
-                        xb = np.take(X, idx, axis=0, out=work.x[:m], mode="clip")
-                    else:
-                        xb = work.x[:m]
-                        xb[...] = X[idx]
-                    activations = forward(
-                        self.coefs_, self.intercepts_, self.activation, xb, work.z
-                    )
-                    output = activations[-1]
-                    batch_loss = OUTPUTS[self.loss](output, tb) / m
-                    if not batch_loss <= limit:  # also catches NaN
-                        raise FloatingPointError(f"batch loss {batch_loss:.3g}")
-                    np.argmax(output, axis=1, out=predicted[start : start + m])
-                    delta = output_delta(self.loss, output, tb, lr / m)
-                    backward(
-                        self.coefs_,
-                        self.activation,
-                        activations,
-                        delta,
-                        work.coef_steps,
-                        work.intercept_steps,
-                        work.deltas,
-                    )
-                    self._step(work.coef_steps, work.intercept_steps)
-                except FloatingPointError as err:
-                    raise DivergenceError(
-                        f"training diverged in epoch {self.n_iter_ + 1} ({err}): "
-                        f"try a smaller model.learning_rate (now {self.learning_rate})"
-                    ) from None
-                total_loss += batch_loss * m
-                self.t_ += 1
-        correct = np.empty(n, dtype=bool)
-        correct[order] = predicted == ordered_targets
-        self.n_iter_ += 1
-        self.loss_curve_.append(total_loss / n)
-        self.epoch_correct_ = correct
-        return self
-
-    def fit(self, X, y):
-        """Train from a fresh initialisation for ``max_epochs`` epochs."""
-        for attr in ("coefs_", "intercepts_"):
-            self.__dict__.pop(attr, None)
-        for _ in range(int(self.max_epochs)):
-            self.partial_fit(X, y)
-        return self
-
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, (n_samples, n_classes).
 
@@ -271,14 +155,6 @@ class NumpyMLP(ClassifierMixin, BaseEstimator):
             output += np.finfo(output.dtype).tiny  # all-saturated rows stay well defined
             output /= output.sum(axis=1, keepdims=True)
         return output
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted labels, (n_samples,)."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
-    def loss_value(self, X, y) -> float:
-        """Mean data loss over ``(X, y)`` with the current weights (no weight decay)."""
-        return self.loss_and_predict(X, y)[0]
 
     def loss_and_predict(self, X, y) -> tuple[float, np.ndarray]:
         """Mean data loss over ``(X, y)`` and the predicted labels (n_samples,), in one pass."""

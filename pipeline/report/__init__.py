@@ -1,1 +1,1 @@
-"""Reports and figures: ``python -m pipeline.report`` over MLflow runs, and the figures every run logs."""
+"""Reports and figures: ``python -m pipeline.report`` over MLflow runs; every run's figures."""

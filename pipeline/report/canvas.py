@@ -1,11 +1,12 @@
 """The canvas every figure is drawn on: a pyplot-free ``Figure``, and the one way to save it.
 
-Every figure builder (:mod:`pipeline.report.figures` for one run, :mod:`pipeline.report.sweep_figures` for
-a sweep) is a pure function that returns a fresh :class:`matplotlib.figure.Figure` from
-:func:`new_figure`. None touches ``matplotlib.pyplot``: a ``Figure`` made directly owns its
-own canvas, so no backend is selected, no window can open, and nothing is shared between
-calls (no "current figure", nothing to close). The caller decides where a figure goes,
-usually through :func:`save_figure`, the only function that writes a file.
+Every figure builder (:mod:`pipeline.report.figures` for one run,
+:mod:`pipeline.report.sweep_figures` for a sweep) is a pure function that returns a fresh
+:class:`matplotlib.figure.Figure` from :func:`new_figure`. None touches
+``matplotlib.pyplot``: a ``Figure`` made directly owns its own canvas, so no backend is
+selected, no window can open, and nothing is shared between calls (no "current figure",
+nothing to close). The caller decides where a figure goes, usually through
+:func:`save_figure`, the only function that writes a file.
 """
 
 from __future__ import annotations

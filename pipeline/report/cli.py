@@ -23,55 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import MemlabError
-from pipeline.report.table import SWEEP_TAG, build_table, display_table, leaf_runs, markdown
-
-
-class ReportError(MemlabError):
-    """The runs asked for cannot be found or compared."""
-
-
-def _select(experiment: str, parent: str | None, latest_sweep: bool) -> tuple[str, pd.DataFrame]:
-    """Query MLflow: the report's name and the leaf runs it compares."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient()
-    if parent is not None:
-        try:
-            parent_run = client.get_run(parent)
-        except MlflowException:
-            raise ReportError(f"no run with id {parent!r} in {mlflow.get_tracking_uri()}") from None
-        experiment_id, name = parent_run.info.experiment_id, parent_run.info.run_name
-    else:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            known = ", ".join(e.name for e in client.search_experiments()) or "none"
-            raise ReportError(
-                f"no experiment {experiment!r} in {mlflow.get_tracking_uri()} "
-                f"(experiments there: {known}); choose one with --experiment"
-            )
-        experiment_id, name = found.experiment_id, experiment
-    runs = mlflow.search_runs(experiment_ids=[experiment_id], output_format="pandas")
-    if runs.empty:
-        raise ReportError(f"experiment {name!r} has no runs yet: run `python -m pipeline` first")
-    if latest_sweep:
-        sweeps = runs[runs[SWEEP_TAG].eq("parent")] if SWEEP_TAG in runs else runs.iloc[:0]
-        if sweeps.empty:
-            raise ReportError(
-                f"experiment {experiment!r} has no sweep (no run tagged memlab.sweep=parent): "
-                "run one with `python -m pipeline -m ...`"
-            )
-        newest = sweeps.sort_values("start_time").iloc[-1]
-        parent, name = newest["run_id"], newest["tags.mlflow.runName"]
-    leaves = leaf_runs(runs, parent)
-    if parent is not None and leaves.empty:
-        raise ReportError(
-            f"run {parent} ({name}) has no child runs: give a sweep's parent run id, "
-            "or use --latest-sweep"
-        )
-    if leaves.empty:
-        raise ReportError(f"experiment {name!r} has no runs that trained a model")
-    return name, leaves
+from pipeline.report.table import build_table, display_table, markdown
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -95,44 +47,25 @@ MAX_CURVES = 12
 
 def _histories(table: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
     """Each run's per-epoch train and validation accuracy, keyed by a short label."""
-    import mlflow
-
     from pipeline.report.sweep_figures import short_labels
+    from pipeline.tracking.query import metric_histories
 
-    client = mlflow.MlflowClient()
+    metrics = ("train_accuracy", "val_accuracy")
+    found = metric_histories(list(table["run_id"]), metrics)
     labels = short_labels(list(table["run"]))
-    histories = {}
-    for label, run_id in zip(labels, table["run_id"], strict=True):
-        histories[label] = {
-            metric: [
-                m.value
-                for m in sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
-            ]
-            for metric in ("train_accuracy", "val_accuracy")
-        }
-    return histories
+    return {label: found[run_id] for label, run_id in zip(labels, table["run_id"], strict=True)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the report; 0 on success, 1 with one line on stderr for a problem to fix."""
-    import logging
-
-    import mlflow
-
     from pipeline.report.canvas import save_figure
     from pipeline.report.sweep_figures import curves_by_run, report_figures
+    from pipeline.tracking.query import find_runs, use_store
 
     args = parse_args(argv)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
-        if args.tracking_uri:
-            mlflow.set_tracking_uri(args.tracking_uri)
-        uri = mlflow.get_tracking_uri()
-        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-            raise ReportError(
-                f"no MLflow store at {uri}: run where you trained or pass --tracking-uri"
-            )
-        name, runs = _select(args.experiment, args.parent, args.latest_sweep)
+        use_store(args.tracking_uri)
+        name, runs = find_runs(args.experiment, args.parent, args.latest_sweep)
     except MemlabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """Figures of one run: learning curves, confusion matrix, first-layer weights, noise probe.
 
 Each builder is a pure function that returns a fresh pyplot-free ``Figure`` (see
-:mod:`pipeline.report.canvas`, which also saves them); :mod:`pipeline.study.run` logs them to MLflow.
+:mod:`pipeline.report.canvas`, which also saves them); :mod:`pipeline.tracking.record` logs
+them to MLflow.
 Figures that compare runs of a sweep are in :mod:`pipeline.report.sweep_figures`.
 """
 

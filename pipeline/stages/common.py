@@ -1,20 +1,37 @@
-"""What every DVC stage shares: where its files live, the params it reads, its exit on error.
+"""What every DVC stage shares: its params, its files, its MLflow run, its exit on error.
 
-A stage reads only the params ``dvc.yaml`` lists for it, from ``params.yaml``, the single
-composed configuration (``dvc exp run`` writes it from ``conf/`` with Hydra; ``dvc repro`` uses
-it as it is). ``stage_params`` looks the list up in ``dvc.yaml`` itself, so the declaration
-DVC tracks and what the code reads cannot drift apart. A problem the user can fix ends the
-stage with one line on stderr and exit status 1 (``run_stage``).
+- **Params.** A stage reads only the params ``dvc.yaml`` lists for it, from ``params.yaml``,
+  the single composed configuration (``dvc exp run`` writes it from ``conf/`` with Hydra;
+  ``dvc repro`` uses it as it is). ``stage_params`` looks the list up in ``dvc.yaml`` itself,
+  so the declaration DVC tracks and what the code reads cannot drift apart.
+- **Files**, written so that equal results are equal bytes: the split as an ``.npz`` with
+  fixed timestamps (``pipeline.arrays``); metrics as JSON with a fixed key order and floats
+  to ``SIGNIFICANT`` digits; plots as CSV tables. No timings, run ids or timestamps (those go
+  to MLflow), so ``dvc repro -f`` rewrites identical files.
+- **MLflow.** Each stage that trains or evaluates is one run (``stage_run``), tagged
+  ``dvc_stage`` (and ``dvc_exp`` under ``dvc exp run``), in the store ``python -m pipeline``
+  uses, and records what the study core returned as ``python -m pipeline`` does.
+- A problem the user can fix ends the stage with one line on stderr and exit 1 (``run_stage``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from pipeline.arrays import load_arrays, save_arrays
+from pipeline.data.split import Splits, fingerprint
 from pipeline.errors import ConfigError, MemlabError
+from pipeline.study.results import DataSummary
 
 DVC_FILE = Path("dvc.yaml")
 PARAMS_FILE = Path("params.yaml")
@@ -25,8 +42,11 @@ SPLITS = OUT / "splits.npz"
 MODEL = OUT / "model"
 METRICS = OUT / "metrics"
 PLOTS = OUT / "plots"
+# Enough digits to tell runs apart, few enough to read, and stable under last-bit noise.
+SIGNIFICANT = 6
 
 
+# ------------------------------------------------------------------ params
 def stage_params(
     stage: str, *, dvc_file: Path = DVC_FILE, params_file: Path = PARAMS_FILE
 ) -> dict[str, Any]:
@@ -60,12 +80,6 @@ def stage_params(
     return params
 
 
-def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    return seed
-
-
 def run_stage(main: Callable[[], None]) -> None:
     """Call a stage's ``main``; a ``MemlabError`` becomes one line on stderr and exit 1."""
     try:
@@ -76,3 +90,140 @@ def run_stage(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted: the run is marked KILLED in MLflow", file=sys.stderr)
         sys.exit(130)
+
+
+# ------------------------------------------------------------------ files
+def save_splits(path: Path, splits: Splits, data: DataSummary) -> None:
+    """The six split arrays and what the data is (name, image shape, classes), in one archive."""
+    arrays = {field.name: getattr(splits, field.name) for field in fields(Splits)}
+    about = {
+        "data_name": np.array(data.name),
+        "image_shape": np.array(data.image_shape),
+        "n_classes": np.array(data.n_classes),
+    }
+    save_arrays(path, {**arrays, **about})
+
+
+def load_splits(path: Path) -> tuple[Splits, DataSummary]:
+    """``(splits, data)`` as ``save_splits`` wrote them."""
+    arrays = load_arrays(path)
+    name = str(arrays.pop("data_name"))
+    shape = tuple(int(n) for n in arrays.pop("image_shape"))
+    n_classes = int(arrays.pop("n_classes"))
+    splits = Splits(**arrays)
+    sizes = {f"n_{part}": n for part, n in splits.sizes().items()}
+    summary = DataSummary(name, fingerprint(splits), sizes, n_classes, shape)
+    return splits, summary
+
+
+def _number(value: Any) -> Any:
+    """Ints stay ints; floats are rounded to ``SIGNIFICANT`` digits; NaN and inf are refused."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"refusing to write a non-finite value ({value})")
+    return float(f"{value:.{SIGNIFICANT}g}")
+
+
+def _rounded(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {str(key): _rounded(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_rounded(value) for value in data]
+    return _number(data)
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Metrics or metadata as JSON: keys in the order given, floats rounded (``_number``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_rounded(data), indent=2) + "\n")
+
+
+def write_table(path: Path, columns: Mapping[str, Sequence]) -> None:
+    """A CSV of equally long ``columns`` (name -> values), in the order given."""
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"columns of {path} differ in length: {sorted(lengths)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [",".join(columns)]
+    for row in zip(*columns.values(), strict=True):
+        rows.append(",".join(_cell(value) for value in row))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _cell(value: Any) -> str:
+    value = _number(value)
+    return f"{value:.{SIGNIFICANT}g}" if isinstance(value, float) else str(value)
+
+
+def curves(history: Mapping[str, list]) -> dict[str, list]:
+    """Per-epoch history as plot columns, ``epoch`` first."""
+    epochs = len(next(iter(history.values())))
+    return {"epoch": list(range(1, epochs + 1)), **history}
+
+
+# ------------------------------------------------------------------ MLflow
+def tracking_uri(configured: str | None) -> str | None:
+    """Where MLflow records a stage: ``mlflow.tracking_uri`` if set, else MLflow's default.
+
+    MLflow's default is ``$MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the working directory.
+    The latter is anchored to the project root (``$DVC_ROOT``, which DVC sets to the project
+    even when an experiment runs in a temporary copy with ``--temp`` or ``--queue``), so
+    every run lands in the store ``mlflow ui`` opens there.
+    """
+    if configured or os.environ.get("MLFLOW_TRACKING_URI"):
+        return configured
+    root = os.environ.get("DVC_ROOT")
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root else None
+
+
+@contextlib.contextmanager
+def stage_run(
+    stage: str,
+    params: Mapping[str, Any],
+    *,
+    name: str,
+    tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[str]:
+    """An MLflow run for ``stage`` (tag ``dvc_stage``) that records the params it read.
+
+    Also tagged with the git commit and, under ``dvc exp run``, the experiment's name
+    (``dvc_exp``). Yields the run id; the run ends FINISHED, or FAILED with the error.
+    """
+    from pipeline.tracking import metadata, store
+
+    settings = params["mlflow"]
+    store.configure(tracking_uri(settings["tracking_uri"]), settings["experiment_name"])
+    all_tags = {"dvc_stage": stage, **metadata.git_tags(), **(tags or {})}
+    if os.environ.get("DVC_EXP_NAME"):
+        all_tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
+    with store.run(name, tags=all_tags, parent_run_id=parent_run_id) as run_id:
+        store.log_params(run_id, metadata.flatten(params))
+        yield run_id
+
+
+@contextlib.contextmanager
+def model_stage(
+    stage: str, params: Mapping[str, Any]
+) -> Iterator[tuple[str, Any, Splits, DataSummary]]:
+    """A stage over the trained model: ``(run_id, model, splits, data)`` inside its MLflow run."""
+    from pipeline.models import model_name
+    from pipeline.models.weights import load_model
+
+    splits, data = load_splits(SPLITS)
+    model = load_model(MODEL)
+    name = model_name(model)
+    tags = {"model": name, "data_fingerprint": data.fingerprint, "data": data.name}
+    run_name = f"dvc-{stage}-{name}-seed{model.random_state}"
+    with stage_run(stage, params, name=run_name, tags=tags) as run:
+        yield run, model, splits, data
+
+
+def warn(warnings: list[str], prefix: str = "") -> None:
+    """Say on stderr what looks wrong in a run (``pipeline.study.diagnose``)."""
+    for warning in warnings:
+        print(f"warning: {prefix}{warning}", file=sys.stderr)

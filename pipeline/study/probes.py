@@ -7,8 +7,7 @@ Three families of probe, all pure functions of arrays and a seed:
   can only be fitted by memorizing them; ``split_accuracy`` tracks clean and corrupted apart.
 - **Input randomization** (the same paper, section 2.1): the training images are replaced by
   permuted or synthetic pixels while the true labels are kept.
-- **Noise inputs** after training: ``noise_metrics`` summarises which digits the model sees in
-  pure noise, and how confidently.
+- **Noise inputs** after training are in :mod:`pipeline.study.noise`.
 
 Only the training split is ever corrupted; validation and test keep true labels and inputs
 (except under ``shuffled_pixels``: see ``randomize_inputs`` for why).
@@ -18,13 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
-from pipeline.errors import ConfigError
+from pipeline.constraints import Choice, Number, check
 
 LABEL_MODES = ("shuffle", "random")
 INPUT_KINDS = ("none", "shuffled_pixels", "random_pixels", "gaussian")
-NOISE_KINDS = ("uniform", "gaussian")
+FRACTION = Number(low=0, high=1)  # probe.labels.fraction
 
 
 @dataclass(frozen=True)
@@ -74,10 +72,8 @@ def corrupt_labels(
     ConfigError
         If ``fraction`` is outside [0, 1] or ``mode`` is unknown.
     """
-    if not 0.0 <= fraction <= 1.0:  # also rejects NaN
-        raise ConfigError(f"probe.labels.fraction must be in [0, 1], got {fraction}")
-    if mode not in LABEL_MODES:
-        raise ConfigError(f"probe.labels.mode: {mode!r} is not one of {', '.join(LABEL_MODES)}")
+    check("probe.labels.fraction", fraction, FRACTION)  # also rejects NaN
+    check("probe.labels.mode", mode, Choice(LABEL_MODES))
     labels = np.array(y, dtype=np.int64)  # always a copy
     if labels.ndim != 1:
         raise ValueError(f"y must have shape (n_samples,), got {labels.shape}")
@@ -132,14 +128,13 @@ def randomize_inputs(
     Raises
     ------
     ConfigError
-        If ``kind`` is unknown.
+        For a ``kind`` not in ``INPUT_KINDS``; the message names ``probe.inputs``.
     """
-    if kind not in INPUT_KINDS:
-        raise ConfigError(f"probe.inputs: {kind!r} is not one of {', '.join(INPUT_KINDS)}")
-    _check_2d(X_train)
+    check("probe.inputs", kind, Choice(INPUT_KINDS))
+    check_2d(X_train)
     others = tuple(others)
     for X in others:
-        _check_2d(X, n_features=X_train.shape[1])
+        check_2d(X, n_features=X_train.shape[1])
     rng = np.random.default_rng(seed)
     if kind == "none":
         return X_train, others
@@ -149,96 +144,7 @@ def randomize_inputs(
     if kind == "random_pixels":
         # Shuffles each row independently (a copy); no (n_train, n_features) key matrix needed.
         return rng.permuted(X_train, axis=1), others
-    return _gaussian_like(rng, X_train, X_train.shape[0]), others
-
-
-def noise_count(noise: dict) -> int:
-    """``probe.noise.n``, the noise images shown of each kind: a whole number >= 0 (0: none)."""
-    n = noise.get("n", 0)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigError(f"probe.noise.n must be a whole number >= 0, got {n!r}")
-    return n
-
-
-def noise_images(kind: str, n: int, *, reference: np.ndarray, seed: int) -> np.ndarray:
-    """Draw images of pure noise to show a trained model.
-
-    Parameters
-    ----------
-    kind : {"uniform", "gaussian"}
-        ``"uniform"``: every pixel drawn from U[0, 1]. ``"gaussian"``: every pixel drawn from a
-        Gaussian with the per-feature mean and standard deviation of ``reference`` (the same
-        choice as ``randomize_inputs``), then clipped to [0, 1], the range of real pixels.
-    n : int
-        Number of images.
-    reference : ndarray of shape (n_ref, n_features)
-        The training inputs: they fix n_features, the dtype and the Gaussian's moments.
-    seed : int
-        Seed for ``np.random.default_rng``.
-
-    Returns
-    -------
-    ndarray of shape (n, n_features)
-        Noise images with the dtype of ``reference``.
-
-    Raises
-    ------
-    ConfigError
-        If ``kind`` is unknown.
-    """
-    if kind not in NOISE_KINDS:
-        raise ConfigError(f"probe.noise.kinds: {kind!r} is not one of {', '.join(NOISE_KINDS)}")
-    _check_2d(reference)
-    rng = np.random.default_rng(seed)
-    if kind == "uniform":
-        noise = rng.random((n, reference.shape[1]), dtype=_draw_dtype(reference))
-        return noise.astype(reference.dtype, copy=False)
-    return np.clip(_gaussian_like(rng, reference, n), 0, 1)
-
-
-def noise_metrics(kind: str, proba_noise: np.ndarray, proba_real: np.ndarray) -> dict[str, float]:
-    """Summarise a trained model's predictions on noise, against real held-out digits.
-
-    Parameters
-    ----------
-    kind : str
-        Noise kind, used only to name the metrics.
-    proba_noise : ndarray of shape (n_noise, n_classes)
-        Predicted class probabilities on noise images.
-    proba_real : ndarray of shape (n_real, n_classes)
-        Predicted class probabilities on held-out real digits.
-
-    Returns
-    -------
-    dict of str to float
-        Flat, ready for MLflow; every name starts with ``noise_{kind}_``:
-
-        - ``class_{k}`` for each class k: fraction of noise images predicted as k (sum to 1);
-        - ``top_class``: the most predicted class (the lowest on a tie);
-        - ``mean_max_prob``: mean confidence (max probability) on noise;
-        - ``frac_max_prob_gt_0.9``: fraction of noise images predicted with confidence > 0.9;
-        - ``real_mean_max_prob``: mean confidence on the real digits, for comparison;
-        - ``auroc``: how well confidence separates real (positive) from noise; 0.5 means the
-          model is as sure about noise as about digits, 1.0 that it is always surer on digits.
-    """
-    _check_2d(proba_noise)
-    _check_2d(proba_real, n_features=proba_noise.shape[1])
-    if not (len(proba_noise) and len(proba_real)):
-        raise ValueError("noise_metrics needs at least one noise and one real prediction")
-    n_classes = proba_noise.shape[1]
-    counts = np.bincount(proba_noise.argmax(axis=1), minlength=n_classes)  # (n_classes,)
-    fractions = counts / len(proba_noise)
-    max_noise = proba_noise.max(axis=1)  # (n_noise,)
-    max_real = proba_real.max(axis=1)  # (n_real,)
-    is_real = np.concatenate([np.ones(len(max_real)), np.zeros(len(max_noise))])
-    prefix = f"noise_{kind}_"
-    metrics = {f"{prefix}class_{k}": float(fractions[k]) for k in range(n_classes)}
-    metrics[f"{prefix}top_class"] = float(counts.argmax())
-    metrics[f"{prefix}mean_max_prob"] = float(max_noise.mean())
-    metrics[f"{prefix}frac_max_prob_gt_0.9"] = float((max_noise > 0.9).mean())
-    metrics[f"{prefix}real_mean_max_prob"] = float(max_real.mean())
-    metrics[f"{prefix}auroc"] = float(roc_auc_score(is_real, np.concatenate([max_real, max_noise])))
-    return metrics
+    return gaussian_like(rng, X_train, X_train.shape[0]), others
 
 
 def split_accuracy(
@@ -276,9 +182,9 @@ def split_accuracy(
     return _accuracy(~corrupted), _accuracy(corrupted)
 
 
-def _gaussian_like(rng: np.random.Generator, X: np.ndarray, n: int) -> np.ndarray:
+def gaussian_like(rng: np.random.Generator, X: np.ndarray, n: int) -> np.ndarray:
     """Draw ``(n, n_features)`` Gaussian noise with the per-feature mean and std of ``X``."""
-    dtype = _draw_dtype(X)  # float32 for float32 data: half the memory on full MNIST
+    dtype = draw_dtype(X)  # float32 for float32 data: half the memory on full MNIST
     mean = X.mean(axis=0, dtype=np.float64).astype(dtype)  # (n_features,)
     std = X.std(axis=0, dtype=np.float64).astype(dtype)  # (n_features,)
     noise = rng.standard_normal((n, X.shape[1]), dtype=dtype)  # (n, n_features)
@@ -287,11 +193,11 @@ def _gaussian_like(rng: np.random.Generator, X: np.ndarray, n: int) -> np.ndarra
     return noise.astype(X.dtype, copy=False)
 
 
-def _draw_dtype(X: np.ndarray) -> type[np.floating]:
+def draw_dtype(X: np.ndarray) -> type[np.floating]:
     """The dtype to draw random numbers in: float32 for float32 data, else float64."""
     return np.float32 if X.dtype == np.float32 else np.float64
 
 
-def _check_2d(X: np.ndarray, n_features: int | None = None) -> None:
+def check_2d(X: np.ndarray, n_features: int | None = None) -> None:
     if np.ndim(X) != 2 or (n_features is not None and X.shape[1] != n_features):
         raise ValueError(f"expected shape (n_samples, {n_features or 'n_features'}), got {X.shape}")

@@ -1,318 +1,232 @@
-"""One run, start to finish: load -> split -> probe -> train epoch by epoch -> evaluate -> log.
+"""One study, computed: load -> split -> arms -> train each epoch by epoch -> evaluate -> probes.
 
-The glue between the pure core and the tracking edge. A run with ``probe.control`` trains two
-arms, the probe and an identical true-data control, as two child runs under one parent that
-carries the comparison.
+The study core. ``run_study`` returns a ``StudyResult`` and records nothing: whoever calls it
+(``python -m pipeline``, the sweep's jobs, a notebook) records it. The DVC stages call the same
+steps one at a time (``load_data``, ``make_arms``, ``run_arm``, ``assess``, ``noise_probe``),
+with files in between. A ``StudyObserver`` is told what happens as it happens (each arm, each
+epoch), so an edge can stream epochs to MLflow or draw a progress bar; the default one does
+nothing.
+
+A run with ``probe.control`` trains two arms, the probe and an identical true-data control
+(same model, seed and initialisation), and compares them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.data.datasets import Dataset, check_data, load_dataset
+from pipeline.data.datasets import Dataset, load_dataset
 from pipeline.data.split import Splits, fingerprint, stratified_split
 from pipeline.models import build_model
-from pipeline.settings import RunSettings
+from pipeline.settings import (
+    DataSettings,
+    ModelSettings,
+    NoiseSettings,
+    ProbeSettings,
+    RunSettings,
+    SplitSettings,
+    TrainSettings,
+)
 from pipeline.study.diagnose import diagnose
 from pipeline.study.evaluate import confusion_matrix, evaluate
-from pipeline.study.probes import noise_count
+from pipeline.study.noise import NoiseResult, noise_images, noise_summary
+from pipeline.study.probes import corrupt_labels, randomize_inputs, split_accuracy
+from pipeline.study.results import ArmResult, Comparison, DataSummary, Scores, StudyResult
 from pipeline.study.seeds import derive_seed
-from pipeline.study.train import train_epochs
-from pipeline.tracking import store as tracking
+from pipeline.study.train import TrainResult, train_epochs
+
+EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-@dataclass
-class ArmData:
-    """What one arm trains on: the (possibly randomized) splits and the labels it is given."""
+@dataclass(frozen=True)
+class Arm:
+    """What one arm trains on."""
 
-    splits: Splits
-    y_train: np.ndarray  # (n_train,) labels trained on
-    corrupted: np.ndarray | None  # (n_train,) bool, None when labels are true
-
-
-@dataclass
-class RunSummary:
-    """What the screen summary needs: the run ids and each arm's final metrics."""
-
-    run_id: str
-    tracking_uri: str
-    arms: dict[str, dict[str, float]] = field(default_factory=dict)
-    headline: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # "arm: what looks wrong"
+    name: str
+    splits: Splits  # inputs as trained on (held-out inputs permuted too under shuffled_pixels)
+    y_train: np.ndarray  # (n_train,) the labels trained on
+    corrupted: np.ndarray | None  # (n_train,) bool: labels chosen for corruption; None if none
 
 
-def probe_is_active(probe: dict) -> bool:
-    labels = probe.get("labels", {})
-    return labels.get("fraction", 0) > 0 or probe.get("inputs", "none") != "none"
+class StudyObserver:
+    """Told what a study does as it happens. This one does nothing; the edges subclass it."""
+
+    def data_ready(self, data: DataSummary) -> None:
+        """The data is loaded and split."""
+
+    @contextlib.contextmanager
+    def arm(self, name: str, max_epochs: int) -> Iterator[EpochCallback]:
+        """Around one arm's training; yields the callback each epoch's metrics are given to."""
+        yield lambda epoch, metrics: None
+
+    def arm_finished(self, result: ArmResult) -> None:
+        """An arm is trained and measured (called inside its ``arm`` block)."""
 
 
-def prepare_arm(dataset: Dataset, splits: Splits, probe: dict, seed: int) -> ArmData:
-    """Apply the configured label corruption and input randomization to the training split."""
-    from pipeline.study.probes import corrupt_labels, randomize_inputs
+def load_data(data: DataSettings, split: SplitSettings, seed: int) -> tuple[Dataset, Splits]:
+    """Load the dataset and split it, stratified and seeded by ``seed``."""
+    dataset = load_dataset(data.name, **data.options)
+    splits = stratified_split(
+        dataset.X,
+        dataset.y,
+        train=split.train,
+        val=split.val,
+        test=split.test,
+        seed=derive_seed(seed, "split"),
+        fixed_test=dataset.fixed_test,
+    )
+    return dataset, splits
 
-    labels = probe.get("labels", {})
-    fraction = float(labels.get("fraction", 0.0))
+
+def summarize_data(dataset: Dataset, splits: Splits) -> DataSummary:
+    sizes = {f"n_{part}": n for part, n in splits.sizes().items()}
+    return DataSummary(
+        name=dataset.name,
+        fingerprint=fingerprint(splits),
+        sizes=sizes,
+        n_classes=dataset.n_classes,
+        image_shape=dataset.image_shape,
+    )
+
+
+def make_arms(splits: Splits, probe: ProbeSettings, *, n_classes: int, seed: int) -> list[Arm]:
+    """The arm with ``probe.labels`` and ``probe.inputs`` applied to its training split; with
+    ``probe.control`` it is called ``probe`` and followed by the true-data ``control``, else
+    it is ``run``."""
+    labels = probe.labels
     corruption = corrupt_labels(
         splits.y_train,
-        fraction,
-        labels.get("mode", "shuffle"),
-        n_classes=dataset.n_classes,
+        labels.fraction,
+        labels.mode,
+        n_classes=n_classes,
         seed=derive_seed(seed, "labels"),
     )
     X_train, (X_val, X_test) = randomize_inputs(
-        probe.get("inputs", "none"),
+        probe.inputs,
         splits.X_train,
         (splits.X_val, splits.X_test),
         seed=derive_seed(seed, "inputs"),
     )
     randomized = Splits(X_train, splits.y_train, X_val, splits.y_val, X_test, splits.y_test)
-    corrupted = corruption.corrupted if fraction > 0 else None
-    return ArmData(randomized, corruption.labels, corrupted)
+    corrupted = corruption.corrupted if labels.fraction > 0 else None
+    if not probe.control:
+        return [Arm("run", randomized, corruption.labels, corrupted)]
+    return [
+        Arm("probe", randomized, corruption.labels, corrupted),
+        Arm("control", splits, splits.y_train, None),
+    ]
 
 
-def noise_probe(model, arm: ArmData, noise: dict, seed: int) -> dict[str, float]:
-    """Feed noise images to the trained model: what it "sees" and how sure it is."""
-    from pipeline.study.probes import noise_count, noise_images, noise_metrics
-
-    n = noise_count(noise)
-    if n == 0:
-        return {}
-    proba_real = model.predict_proba(arm.splits.X_test)
-    metrics: dict[str, float] = {}
-    for kind in noise.get("kinds", ["uniform", "gaussian"]):
-        X_noise = noise_images(
-            kind, n, reference=arm.splits.X_train, seed=derive_seed(seed, f"noise-{kind}")
-        )
-        metrics.update(noise_metrics(kind, model.predict_proba(X_noise), proba_real))
-    return metrics
-
-
-def train_arm(
-    settings: RunSettings,
-    dataset: Dataset,
-    arm: ArmData,
-    run_id: str,
-    progress_label: str,
-) -> tuple[dict[str, float], list[str]]:
-    """Train and evaluate one model on one arm, logging every epoch to ``run_id``.
-
-    Returns the arm's final metrics and its warnings (``pipeline.study.diagnose``; also the run's
-    ``warnings`` tag), empty when training learned something.
-    """
-    from tqdm.auto import tqdm
-
-    model = build_model(settings.model.name, settings.model.params, random_state=settings.seed)
-    max_epochs = int(settings.model.params.get("max_epochs", model.max_epochs))
-    show = {"auto": None, True: False, False: True}[settings.train.progress]
-    bar = tqdm(total=max_epochs, desc=progress_label, unit="epoch", disable=show, leave=False)
-
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        log_epoch(epoch, metrics)
-        bar.update(1)
-        bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", acc=f"{metrics['train_accuracy']:.3f}")
-
-    s = arm.splits
-    with tracking.epoch_metrics(run_id) as log_epoch, contextlib.closing(bar):
-        result = train_epochs(
-            model,
-            s.X_train,
-            arm.y_train,
-            s.X_val,
-            s.y_val,
-            classes=np.arange(dataset.n_classes),
-            max_epochs=max_epochs,
-            fit_threshold=settings.train.fit_threshold,
-            stop_at_fit=settings.train.stop_at_fit,
-            corrupted=arm.corrupted,
-            on_epoch=on_epoch,
-        )
-    final_train = evaluate(model, s.X_train, arm.y_train)
-    test = evaluate(model, s.X_test, s.y_test)
-    metrics = {
-        "final_train_loss": final_train["loss"],
-        "final_train_accuracy": final_train["accuracy"],
-        "final_val_accuracy": result.history["val_accuracy"][-1],
-        "test_loss": test["loss"],
-        "test_accuracy": test["accuracy"],
-        "epochs": result.epochs,
-        "fit_seconds": result.fit_seconds,
-        "n_params": model.n_params,
-    }
-    if result.epochs_to_fit is not None:
-        metrics["epochs_to_fit"] = result.epochs_to_fit
-    metrics.update(noise_probe(model, arm, settings.probe.get("noise", {}), settings.seed))
-    tracking.log_metrics(run_id, metrics, step=result.epochs)
-    cm = confusion_matrix(s.y_test, model.predict(s.X_test), dataset.n_classes)
-    tracking.log_dict(run_id, {"rows_true_cols_predicted": cm.tolist()}, "confusion_matrix.json")
-    log_figures(run_id, model, dataset, result.history, cm, metrics, title=progress_label)
-    from pipeline.tracking.models import log_model
-
-    uri = log_model(model, input_example=s.X_test[:5], run_id=run_id)
-    tracking.set_tags(run_id, {"model_uri": uri})
-    warnings = diagnose(model, s.X_train, arm.y_train, final_train["accuracy"])
-    tracking.record_warnings(run_id, warnings)
-    return metrics, warnings
-
-
-def log_figures(run_id, model, dataset: Dataset, history, cm, metrics, *, title: str) -> None:
-    """Learning curves, confusion matrix, first-layer weights as images, noise histogram."""
-    from pipeline.report import figures
-
-    tracking.log_figure(
-        run_id, figures.learning_curves(history, title=title), "learning_curves.png"
-    )
-    tracking.log_figure(
-        run_id, figures.confusion_matrix_figure(cm, title="held-out test"), "confusion_matrix.png"
-    )
-    tiles = figures.weight_tiles(
-        model.coefs_[0],
-        dataset.image_shape,
-        title="first hidden layer:\nwhat is each neuron looking for?",
-    )
-    tracking.log_figure(run_id, tiles, "first_layer_weights.png")
-    kinds = sorted({k.split("_")[1] for k in metrics if k.startswith("noise_") and "_class_" in k})
-    if kinds:
-        fractions = {
-            kind: [metrics[f"noise_{kind}_class_{c}"] for c in range(dataset.n_classes)]
-            for kind in kinds
-        }
-        histogram = figures.class_histogram(fractions, title="what the network sees in noise")
-        tracking.log_figure(run_id, histogram, "noise_classes.png")
-
-
-# Overrides that say nothing about what was run, left out of run names.
-_NAME_SKIP = (
-    "+experiment=",
-    "experiment=",
-    "hydra",
-    "mlflow.",
-    "train.progress=",
-    "seed=",
-    "model=",
-    "data.dir=",
-    "data.download=",
-    "data.mirrors=",
-    "data.verify=",
-    "data.timeout=",
-)
-
-
-def run_name(settings: RunSettings, experiment: str | None, overrides: list[str]) -> str:
-    """``model-experiment-<varied values>-seedN``, e.g. ``numpy_mlp-shuffled_labels-seed0``."""
-    parts = [settings.model.name]
-    if experiment:
-        parts.append(experiment)
-    for override in overrides:
-        if override.startswith(_NAME_SKIP):
-            continue
-        key, _, value = override.partition("=")
-        short = {"probe.labels.fraction": "p", "model.hidden_layer_sizes": "hidden"}.get(key)
-        parts.append(f"{short or key.rsplit('.', 1)[-1]}={value}")
-    return "-".join([*parts, f"seed{settings.seed}"])
-
-
-def probe_tag(probe: dict) -> str:
-    """A short description of the probes a run applies, for filtering in the MLflow UI."""
-    described = []
-    labels = probe.get("labels", {})
-    if labels.get("fraction", 0) > 0:
-        described.append(f"labels:{labels.get('mode', 'shuffle')}:{labels['fraction']}")
-    if probe.get("inputs", "none") != "none":
-        described.append(f"inputs:{probe['inputs']}")
-    if probe.get("noise", {}).get("n", 0) > 0:
-        described.append("noise")
-    return ",".join(described) or "none"
-
-
-def execute(
-    settings: RunSettings,
-    config: dict[str, Any],
+def fit_arm(
+    arm: Arm,
+    model: ModelSettings,
+    train: TrainSettings,
+    seed: int,
     *,
-    experiment: str | None = None,
-    overrides: list[str] | None = None,
-    parent_run_id: str | None = None,
-    extra_tags: dict[str, str] | None = None,
-) -> RunSummary:
-    """Run everything ``settings`` asks for and record it in MLflow.
+    n_classes: int,
+    on_epoch: EpochCallback | None = None,
+):
+    """Build ``model`` seeded by ``seed`` and train it on ``arm``; ``(estimator, TrainResult)``."""
+    estimator = build_model(model.name, model.params(), random_state=seed)
+    s = arm.splits
+    result = train_epochs(
+        estimator,
+        s.X_train,
+        arm.y_train,
+        s.X_val,
+        s.y_val,
+        classes=np.arange(n_classes),
+        max_epochs=model.max_epochs,
+        fit_threshold=train.fit_threshold,
+        stop_at_fit=train.stop_at_fit,
+        corrupted=arm.corrupted,
+        on_epoch=on_epoch,
+    )
+    return estimator, result
 
-    ``config`` is the whole composed configuration, logged as flattened params and as
-    ``config.yaml``; ``overrides`` are the command-line overrides (recorded, and used in the run
-    name); ``parent_run_id`` nests the run under a sweep's parent. Raises MemlabError
-    subclasses for problems a person can fix.
-    """
-    overrides = list(overrides or [])
-    # Every value is checked before the run exists: a bad one never leaves an empty FAILED run.
-    build_model(settings.model.name, settings.model.params, random_state=settings.seed)
-    check_data(settings.data)
-    noise_count(settings.probe.get("noise", {}))
-    tracking.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
-    name = settings.mlflow.run_name or run_name(settings, experiment, overrides)
-    tags = {
-        "model": settings.model.name,
-        "experiment": experiment or "none",
-        "probe": probe_tag(settings.probe),
-        "overrides": " ".join(overrides) or "(none)",
-        **tracking.git_tags(),
-        **(extra_tags or {}),
+
+def scores(model, X: np.ndarray, y: np.ndarray) -> Scores:
+    measured = evaluate(model, X, y)
+    return Scores(measured["loss"], measured["accuracy"])
+
+
+def assess(model, splits: Splits) -> dict[str, Scores]:
+    """Held-out scores of a trained model: ``{"val": Scores, "test": Scores}``."""
+    return {
+        part: scores(model, getattr(splits, f"X_{part}"), getattr(splits, f"y_{part}"))
+        for part in ("val", "test")
     }
-    params = tracking.flatten(config)
-    control = bool(settings.probe.get("control")) and probe_is_active(settings.probe)
 
-    with tracking.run(name, tags=tags, parent_run_id=parent_run_id) as run_id:
-        tracking.log_params(run_id, params)
-        tracking.log_text(run_id, _to_yaml(config), "config.yaml")
-        dataset = load_dataset(settings.data["name"], **_data_options(settings.data))
-        splits = stratified_split(
-            dataset.X,
-            dataset.y,
-            **settings.split,
-            seed=derive_seed(settings.seed, "split"),
-            fixed_test=dataset.fixed_test,
+
+def noise_probe(model, splits: Splits, noise: NoiseSettings, seed: int) -> list[NoiseResult]:
+    """Show the trained model ``noise.n`` noise images of each kind; one result per kind."""
+    if noise.n == 0:
+        return []
+    proba_real = model.predict_proba(splits.X_test)  # (n_test, n_classes)
+    found = []
+    for kind in noise.kinds:
+        X_noise = noise_images(
+            kind, noise.n, reference=splits.X_train, seed=derive_seed(seed, f"noise-{kind}")
         )
-        fp = fingerprint(splits)
-        tracking.set_tags(run_id, {"data_fingerprint": fp, "data": dataset.name})
-        tracking.log_params(run_id, {f"n_{part}": str(n) for part, n in splits.sizes().items()})
-        probe_arm = prepare_arm(dataset, splits, settings.probe, settings.seed)
-        summary = RunSummary(run_id, tracking.tracking_uri())
-        if not control:
-            summary.arms["run"], warnings = train_arm(settings, dataset, probe_arm, run_id, name)
-            summary.warnings += warnings
-            return summary
-        true_arm = ArmData(splits, splits.y_train, None)
-        for arm_name, arm in (("probe", probe_arm), ("control", true_arm)):
-            child_tags = {**tags, "arm": arm_name, "data_fingerprint": fp, "data": dataset.name}
-            with tracking.run(f"{name}-{arm_name}", tags=child_tags, parent_run_id=run_id) as child:
-                tracking.log_params(child, params)
-                summary.arms[arm_name], warnings = train_arm(
-                    settings, dataset, arm, child, arm_name
-                )
-                summary.warnings += [f"{arm_name} arm: {w}" for w in warnings]
-        summary.headline = headline(summary.arms)
-        tracking.log_metrics(run_id, summary.headline)
-        return summary
+        found.append(noise_summary(kind, model.predict_proba(X_noise), proba_real))
+    return found
 
 
-def headline(arms: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The comparison a parent run carries: both arms' accuracies and epochs to fit."""
-    out: dict[str, float] = {}
-    for arm, metrics in arms.items():
-        for key in ("final_train_accuracy", "test_accuracy", "epochs_to_fit", "fit_seconds"):
-            if key in metrics:
-                out[f"{arm}_{key.removeprefix('final_')}"] = metrics[key]
-    if "probe_epochs_to_fit" in out and "control_epochs_to_fit" in out:
-        out["epochs_to_fit_ratio"] = out["probe_epochs_to_fit"] / out["control_epochs_to_fit"]
-    return out
+def measure_arm(
+    arm: Arm, model, training: TrainResult, noise: NoiseSettings, seed: int, n_classes: int
+) -> ArmResult:
+    """Everything measured on a trained arm: full-pass training scores, test, probes."""
+    s = arm.splits
+    final_train = scores(model, s.X_train, arm.y_train)
+    clean = corrupted = None
+    if arm.corrupted is not None and 0 < arm.corrupted.sum() < len(arm.corrupted):
+        clean, corrupted = split_accuracy(model.predict(s.X_train), arm.y_train, arm.corrupted)
+    return ArmResult(
+        name=arm.name,
+        model=model,
+        training=training,
+        final_train=final_train,
+        test=scores(model, s.X_test, s.y_test),
+        confusion=confusion_matrix(s.y_test, model.predict(s.X_test), n_classes),
+        input_example=s.X_test[:5],
+        clean_accuracy=clean,
+        corrupted_accuracy=corrupted,
+        noise=noise_probe(model, s, noise, seed),
+        warnings=diagnose(model, s.X_train, arm.y_train, final_train.accuracy),
+    )
 
 
-def _data_options(data: dict) -> dict:
-    return {k: v for k, v in data.items() if k != "name"}
+def run_arm(
+    arm: Arm,
+    settings: RunSettings,
+    *,
+    n_classes: int,
+    on_epoch: EpochCallback | None = None,
+) -> ArmResult:
+    """Train one arm and measure it."""
+    model, training = fit_arm(
+        arm, settings.model, settings.train, settings.seed, n_classes=n_classes, on_epoch=on_epoch
+    )
+    return measure_arm(arm, model, training, settings.probe.noise, settings.seed, n_classes)
 
 
-def _to_yaml(config: dict) -> str:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_yaml(OmegaConf.create(config))
+def run_study(settings: RunSettings, observer: StudyObserver | None = None) -> StudyResult:
+    """Run everything ``settings`` asks for and return it. Records nothing."""
+    observer = observer or StudyObserver()
+    dataset, splits = load_data(settings.data, settings.split, settings.seed)
+    data = summarize_data(dataset, splits)
+    observer.data_ready(data)
+    arms = make_arms(splits, settings.probe, n_classes=dataset.n_classes, seed=settings.seed)
+    results: dict[str, ArmResult] = {}
+    for arm in arms:
+        with observer.arm(arm.name, settings.model.max_epochs) as on_epoch:
+            results[arm.name] = run_arm(
+                arm, settings, n_classes=dataset.n_classes, on_epoch=on_epoch
+            )
+            observer.arm_finished(results[arm.name])
+    comparison = Comparison(results["probe"], results["control"]) if "probe" in results else None
+    return StudyResult(data, results, comparison)

@@ -26,7 +26,6 @@ subprocess and cost seconds.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -39,14 +38,13 @@ from mlflow.pyfunc import PythonModel
 from sklearn.neural_network import MLPClassifier
 
 from pipeline.models.numpy_mlp import NumpyMLP
+from pipeline.models.weights import load_weights, save_weights
 
-WEIGHTS_FILE = "weights.npz"
-HYPERPARAMETERS_FILE = "hyperparameters.json"
 # skops refuses to load any type it does not know to be safe. A fitted MLPClassifier holds
 # exactly one such type: its optimizer (arrays and floats; kept so training could resume).
 SKOPS_TRUSTED_TYPES = ["sklearn.neural_network._stochastic_optimizers.SGDOptimizer"]
 # The file MLflow runs on loading a NumPy model ("models from code"): it only names the class.
-_MODEL_CODE = '''"""Loads a memlab NumpyMLP logged as plain arrays (see pipeline.tracking.models)."""
+_MODEL_CODE = '''"""Loads a memlab NumpyMLP logged as plain arrays (pipeline.tracking.models)."""
 import mlflow
 from pipeline.tracking.models import NumpyMLPModel
 mlflow.models.set_model(NumpyMLPModel())
@@ -124,7 +122,7 @@ def _log_numpy_mlp(model: NumpyMLP, name: str, example: np.ndarray, signature) -
     if not hasattr(model, "coefs_"):
         raise ValueError("the NumpyMLP is not fitted: train it before logging it")
     with tempfile.TemporaryDirectory() as tmp:
-        weights, hyperparameters = save_arrays(model, Path(tmp))
+        weights, hyperparameters = save_weights(model, Path(tmp))
         code = Path(tmp, "numpy_mlp_model.py")
         code.write_text(_MODEL_CODE)
         with _no_progress_bars(), _sys_path_kept():
@@ -170,48 +168,11 @@ def _no_progress_bars():
         os.environ.pop(key, None)
 
 
-def save_arrays(model: NumpyMLP, directory: Path) -> tuple[Path, Path]:
-    """Write a fitted NumpyMLP as ``weights.npz`` and ``hyperparameters.json`` in ``directory``.
-
-    The npz holds ``coef_<l>`` (fan_in, fan_out) and ``intercept_<l>`` (fan_out,) for each
-    layer ``l``; the JSON the constructor parameters, ``classes`` and ``n_features_in``.
-    Returns both paths.
-    """
-    arrays = {f"coef_{i}": w for i, w in enumerate(model.coefs_)}
-    arrays |= {f"intercept_{i}": b for i, b in enumerate(model.intercepts_)}
-    weights = directory / WEIGHTS_FILE
-    np.savez(weights, allow_pickle=False, **arrays)
-    params = model.get_params()
-    params["hidden_layer_sizes"] = [int(h) for h in params["hidden_layer_sizes"]]
-    meta = {
-        "params": params,
-        "classes": model.classes_.tolist(),
-        "n_features_in": int(model.n_features_in_),
-    }
-    hyperparameters = directory / HYPERPARAMETERS_FILE
-    hyperparameters.write_text(json.dumps(meta, indent=2) + "\n")
-    return weights, hyperparameters
-
-
-def load_arrays(weights: str | Path, hyperparameters: str | Path) -> NumpyMLP:
-    """Rebuild the NumpyMLP that :func:`save_arrays` wrote, ready to predict."""
-    meta = json.loads(Path(hyperparameters).read_text())
-    model = NumpyMLP(**meta["params"])
-    # Let the model set up every attribute a fitted one has (fresh random weights of the
-    # right shapes and dtype), then copy the saved weights into those arrays.
-    model._initialize(meta["n_features_in"], np.asarray(meta["classes"]))
-    with np.load(weights, allow_pickle=False) as saved:
-        for i, (W, b) in enumerate(zip(model.coefs_, model.intercepts_, strict=True)):
-            np.copyto(W, saved[f"coef_{i}"], casting="no")  # shape or dtype mismatch: error
-            np.copyto(b, saved[f"intercept_{i}"], casting="no")
-    return model
-
-
 class NumpyMLPModel(PythonModel):
     """pyfunc face of a NumpyMLP stored as arrays: ``predict`` gives int64 labels (n_samples,)."""
 
     def load_context(self, context) -> None:
-        self.model_ = load_arrays(
+        self.model_ = load_weights(
             context.artifacts["weights"], context.artifacts["hyperparameters"]
         )
 

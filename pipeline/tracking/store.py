@@ -1,6 +1,6 @@
 """The MLflow edge: where runs are stored, what each run records, and how a run ends.
 
-Only this module imports MLflow. A run records the whole composed config as flattened params
+A run records the whole composed config as flattened params
 (dotted keys that match Hydra override syntax, logged in batches), the resolved config as an
 artifact, tags (git commit, data fingerprint, ...) and per-epoch metrics with ``step=epoch``.
 A run that raises is marked FAILED with the error on it; Ctrl-C marks it KILLED. What was
@@ -10,11 +10,8 @@ logged before is kept.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import subprocess
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -97,43 +94,6 @@ def _sqlite_wal(uri: str) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
     finally:
         connection.close()
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"model": {"lr": 3}}`` -> ``{"model.lr": "3"}``; lists as ``[16,16]`` (override syntax)."""
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, list | tuple):
-            flat[name] = json.dumps(list(value), separators=(",", ":"))
-        elif value is None:
-            flat[name] = "null"
-        elif isinstance(value, bool):
-            flat[name] = "true" if value else "false"
-        else:
-            flat[name] = str(value)
-    return flat
-
-
-def git_tags(directory: Path | str = ".") -> dict[str, str]:
-    """The git commit (and whether the tree was dirty) of ``directory``, when it is a checkout."""
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return {}
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": "true" if dirty else "false"}
 
 
 @contextlib.contextmanager

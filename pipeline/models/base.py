@@ -1,0 +1,223 @@
+"""What both MLPs share: hyper-parameters, label encoding, the epoch skeleton, weights in and out.
+
+``MLPBase`` is to ``NumpyMLP`` and ``SklearnMLP`` what scikit-learn's ``BaseMultilayerPerceptron``
+is to ``MLPClassifier``: the hyper-parameters and their constraints (one table,
+``HYPERPARAMETERS``), the seeded initial weights and batch order, one ``partial_fit`` = one
+epoch with the divergence guard and its message, and ``from_weights`` to rebuild a fitted model
+from saved arrays. A subclass supplies only the arithmetic: ``_start`` (take the initial
+weights), ``_train_epoch`` (one pass of mini-batch SGD), scoring, and ``_restore`` (take saved
+weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from pipeline.constraints import Choice, ListOf, Number, check_all
+from pipeline.errors import DivergenceError
+from pipeline.models.layers import ACTIVATIONS, OUTPUTS, init_layers
+
+DTYPES = ("float32", "float64")
+
+# Every hyper-parameter's allowed values (the config keys are ``model.<name>``).
+HYPERPARAMETERS = {
+    "hidden_layer_sizes": ListOf(Number(low=1, integer=True), non_empty=True),
+    "activation": Choice(tuple(ACTIVATIONS)),
+    "loss": Choice(tuple(OUTPUTS)),
+    "learning_rate": Number(low=0, low_open=True),
+    "momentum": Number(low=0, high=1, high_open=True),
+    "weight_decay": Number(low=0),
+    "batch_size": Number(low=1, integer=True),
+    "max_epochs": Number(low=1, integer=True),
+    "dtype": Choice(DTYPES),
+    "random_state": Number(low=0, integer=True),
+}
+
+
+class MLPBase(ClassifierMixin, BaseEstimator):
+    """A multilayer perceptron trained by mini-batch SGD, one ``partial_fit`` per epoch.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int
+        Width of each hidden layer; ``(16, 16)`` is the video network.
+    activation : {"sigmoid", "relu", "tanh"}
+        Hidden-layer activation.
+    loss : {"mse", "cross_entropy"}
+        ``mse`` pairs sigmoid outputs with the quadratic cost; ``cross_entropy`` pairs softmax
+        outputs with the negative log-likelihood.
+    learning_rate : float
+        SGD step size (> 0).
+    momentum : float
+        Classical (heavy-ball) momentum in [0, 1).
+    weight_decay : float
+        L2 penalty coefficient on weights (not biases): each step adds ``weight_decay * W`` to
+        the weight gradient.
+    batch_size : int
+        Mini-batch size; the last batch of an epoch may be smaller.
+    max_epochs : int
+        Epochs run by ``fit``.
+    dtype : {"float32", "float64"}
+        Precision of parameters and arithmetic.
+    random_state : int
+        Seed for initialisation and batch order; the only source of randomness.
+
+    Attributes
+    ----------
+    coefs_, intercepts_ : lists of ndarray
+        ``coefs_[l]`` is (fan_in, fan_out), ``intercepts_[l]`` (fan_out,).
+    classes_ : ndarray (n_classes,)
+    loss_curve_ : list of float
+        Mean data loss of each epoch, every example scored just before its batch's update.
+    epoch_correct_ : ndarray of bool, shape (n_samples,)
+        Which examples the last epoch classified correctly, in input order.
+    n_iter_ : int
+        Epochs trained; ``t_`` counts SGD steps.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(16, 16),
+        activation="sigmoid",
+        loss="mse",
+        learning_rate=1.0,
+        momentum=0.0,
+        weight_decay=0.0,
+        batch_size=32,
+        max_epochs=30,
+        dtype="float32",
+        random_state=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ set-up
+    def _validate_params(self) -> None:
+        """Raise a ``ConfigError`` naming the first hyper-parameter that is invalid."""
+        params = self.get_params()
+        params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
+        check_all(HYPERPARAMETERS, params, prefix="model.")
+
+    def _initialize(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
+        """Draw the initial weights (Glorot/He uniform, as scikit-learn does); reset all state.
+
+        The generator seeded by ``random_state`` draws the weights first and then every
+        epoch's batch order, so both models start alike and see the batches in the same order.
+        """
+        self._validate_params()
+        classes = np.asarray(classes)
+        self.n_features_in_ = X.shape[1]
+        self._dtype = np.dtype(self.dtype)
+        self._rng = np.random.default_rng(self.random_state)
+        sizes = [X.shape[1], *map(int, self.hidden_layer_sizes), len(classes)]
+        coefs, intercepts = init_layers(sizes, self.activation, self._rng, self._dtype)
+        self._start(coefs, intercepts, classes, X, y)
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.t_ = 0
+
+    @classmethod
+    def from_weights(cls, params: dict, coefs, intercepts, classes) -> MLPBase:
+        """A fitted model with the given hyper-parameters and weights, ready to predict."""
+        model = cls(**params)
+        model._validate_params()
+        model.n_features_in_ = coefs[0].shape[0]
+        model._dtype = np.dtype(model.dtype)
+        model._rng = np.random.default_rng(model.random_state)
+        model._restore(
+            [np.asarray(w) for w in coefs], [np.asarray(b) for b in intercepts], np.asarray(classes)
+        )
+        model.loss_curve_, model.n_iter_, model.t_ = [], 0, 0
+        return model
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable parameters (weights and biases)."""
+        return int(sum(p.size for p in (*self.coefs_, *self.intercepts_)))
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """Map labels to column indices 0..n_classes-1, refusing unseen labels."""
+        index = np.searchsorted(self.classes_, y)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[index], y):
+            unknown = sorted(set(np.asarray(y).tolist()) - set(self.classes_.tolist()))
+            raise ValueError(
+                f"labels {unknown[:5]} are not among the classes {self.classes_.tolist()}"
+            )
+        return index
+
+    def _loss_limit(self) -> float:
+        """A batch loss above this has exploded: 1000x an uninformed guess's (log k).
+
+        The quadratic cost with sigmoid outputs is bounded and can only overflow.
+        """
+        return 1000.0 * math.log(len(self.classes_)) if self.loss == "cross_entropy" else math.inf
+
+    # ------------------------------------------------------------------ public
+    def partial_fit(self, X, y, classes=None):
+        """Train for exactly one epoch over ``(X, y)`` in a seeded random order.
+
+        The first call needs ``classes`` (or takes ``np.unique(y)``). Besides updating the
+        weights it records, at no extra cost, how the epoch went *as it happened*: each
+        example is scored in its mini-batch just before that batch's update.
+        ``loss_curve_[-1]`` is the epoch's mean data loss and ``epoch_correct_`` (bool,
+        (n_samples,)) says which examples were classified correctly.
+
+        Raises
+        ------
+        DivergenceError
+            If a computation overflows, the weights become non-finite, or a batch loss is not
+            finite or exceeds ``_loss_limit``.
+        """
+        X = np.asarray(X)
+        y = np.asarray(y)
+        if not hasattr(self, "n_features_in_"):
+            self._initialize(X, y, np.unique(y) if classes is None else np.unique(classes))
+        targets = self._encode(y)
+        n = X.shape[0]
+        order = self._rng.permutation(n)
+        with np.errstate(over="raise", invalid="raise"):
+            try:
+                total_loss, correct = self._train_epoch(X, y, targets, order, self._loss_limit())
+            except FloatingPointError as err:
+                raise DivergenceError(
+                    f"training diverged in epoch {self.n_iter_ + 1} ({err}): "
+                    f"try a smaller model.learning_rate (now {self.learning_rate})"
+                ) from None
+        self.n_iter_ += 1
+        self.loss_curve_.append(total_loss / n)
+        self.epoch_correct_ = correct
+        return self
+
+    def fit(self, X, y):
+        """Train from a fresh initialisation for ``max_epochs`` epochs."""
+        for fitted in [key for key in vars(self) if key.endswith("_") and not key.startswith("_")]:
+            delattr(self, fitted)
+        for _ in range(int(self.max_epochs)):
+            self.partial_fit(X, y)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels, (n_samples,)."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def loss_value(self, X, y) -> float:
+        """Mean data loss over ``(X, y)`` with the current weights (no weight decay)."""
+        return self.loss_and_predict(X, y)[0]
+
+
+def check_batch_loss(batch_loss: float, limit: float) -> None:
+    """Raise ``FloatingPointError`` (turned into a ``DivergenceError``) for an exploded loss."""
+    if not batch_loss <= limit:  # also catches NaN
+        raise FloatingPointError(f"batch loss {batch_loss:.3g}")

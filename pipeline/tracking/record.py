@@ -1,0 +1,140 @@
+"""How a study is recorded in MLflow: one run, or a parent with a child per arm.
+
+``StudyRecorder`` is the study core's observer (``pipeline.study.run.StudyObserver``): it opens
+each arm's run, streams its epochs (``store.epoch_metrics``), draws the progress bar, and when
+the arm is done records what it returned (``record_arm``): the flat metrics, the confusion
+matrix, the figures, the model and the warnings. ``execute`` is ``python -m pipeline``'s whole
+run: the run with the params and the config, the study, and the comparison on the parent.
+The DVC stages record through the same ``record_arm``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+
+from pipeline.settings import RunSettings
+from pipeline.study.results import ArmResult, DataSummary, StudyResult
+from pipeline.study.run import EpochCallback, StudyObserver, run_study
+from pipeline.tracking import store
+
+
+def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
+    """Record a trained arm in ``run_id`` (the active MLflow run, for the model)."""
+    from pipeline.report import figures
+    from pipeline.tracking.models import log_model
+
+    store.log_metrics(run_id, {**arm.metrics(), **arm.timings()}, step=arm.training.epochs)
+    store.log_dict(
+        run_id, {"rows_true_cols_predicted": arm.confusion.tolist()}, "confusion_matrix.json"
+    )
+    drawn = {
+        "learning_curves.png": figures.learning_curves(arm.training.history, title=title),
+        "confusion_matrix.png": figures.confusion_matrix_figure(
+            arm.confusion, title="held-out test"
+        ),
+        "first_layer_weights.png": figures.weight_tiles(
+            arm.model.coefs_[0],
+            data.image_shape,
+            title="first hidden layer:\nwhat is each neuron looking for?",
+        ),
+    }
+    if arm.noise:
+        fractions = {result.kind: list(result.class_fractions) for result in arm.noise}
+        drawn["noise_classes.png"] = figures.class_histogram(
+            fractions, title="what the network sees in noise"
+        )
+    for name, figure in drawn.items():
+        store.log_figure(run_id, figure, name)
+    uri = log_model(arm.model, input_example=arm.input_example, run_id=run_id)
+    store.set_tags(run_id, {"model_uri": uri})
+    store.record_warnings(run_id, arm.warnings)
+
+
+class StudyRecorder(StudyObserver):
+    """Records a study in ``run_id``: each arm there, or, with several arms, in a child run."""
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+        progress: str | bool = "auto",
+    ):
+        self.run_id, self.name, self.params, self.tags = run_id, name, params, dict(tags)
+        self.progress = progress
+        self.data: DataSummary | None = None
+        self._arm_run: str | None = None
+
+    def data_ready(self, data: DataSummary) -> None:
+        self.data = data
+        self.tags |= {"data_fingerprint": data.fingerprint, "data": data.name}
+        store.set_tags(self.run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
+        store.log_params(self.run_id, {k: str(n) for k, n in data.sizes.items()})
+
+    @contextlib.contextmanager
+    def arm(self, name: str, max_epochs: int) -> Iterator[EpochCallback]:
+        with contextlib.ExitStack() as stack:
+            if name == "run":
+                self._arm_run, label = self.run_id, self.name
+            else:
+                tags = {**self.tags, "arm": name}
+                child = store.run(f"{self.name}-{name}", tags=tags, parent_run_id=self.run_id)
+                self._arm_run, label = stack.enter_context(child), name
+                store.log_params(self._arm_run, self.params)
+            log_epoch = stack.enter_context(store.epoch_metrics(self._arm_run))
+            bar = stack.enter_context(_progress(self.progress, max_epochs, label))
+
+            def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                log_epoch(epoch, metrics)
+                bar.update(1)
+                loss, accuracy = metrics["train_loss"], metrics["train_accuracy"]
+                bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
+
+            yield on_epoch
+
+    def arm_finished(self, result: ArmResult) -> None:
+        title = self.name if result.name == "run" else result.name
+        record_arm(self._arm_run, result, self.data, title=title)
+
+
+@contextlib.contextmanager
+def _progress(progress: str | bool, total: int, label: str):
+    """A tqdm bar on stderr: ``auto`` shows it only on a terminal."""
+    from tqdm.auto import tqdm
+
+    disable = {"auto": None, True: False, False: True}[progress]
+    with contextlib.closing(
+        tqdm(total=total, desc=label, unit="epoch", disable=disable, leave=False)
+    ) as bar:
+        yield bar
+
+
+def execute(
+    settings: RunSettings,
+    params: Mapping[str, str],
+    config_yaml: str,
+    *,
+    name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+) -> tuple[str, StudyResult]:
+    """Run the study ``settings`` describe and record it; ``(run_id, result)``.
+
+    ``params`` are the flattened config (logged as the run's params), ``config_yaml`` the
+    resolved config (``config.yaml`` artifact); ``parent_run_id`` nests the run in a sweep.
+    """
+    store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
+    with store.run(name, tags=tags, parent_run_id=parent_run_id) as run_id:
+        store.log_params(run_id, params)
+        store.log_text(run_id, config_yaml, "config.yaml")
+        recorder = StudyRecorder(
+            run_id, name=name, params=params, tags=tags, progress=settings.train.progress
+        )
+        result = run_study(settings, recorder)
+        if result.comparison is not None:
+            comparison = result.comparison
+            store.log_metrics(run_id, {**comparison.metrics(), **comparison.timings()})
+        return run_id, result
