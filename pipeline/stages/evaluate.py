@@ -16,6 +16,7 @@ from pipeline.stages.record import stage_run
 from pipeline.stages.weights import load_model
 from pipeline.study.evaluate import confusion_matrix, evaluate
 from pipeline.tracking import store as tracking
+from pipeline.tracking.datasets import log_split
 
 STAGE = "evaluate"
 
@@ -37,6 +38,9 @@ def main() -> None:
     tags = {"model": name, "data_fingerprint": fingerprint(splits)}
     run_name = f"dvc-evaluate-{name}-seed{model.random_state}"
     with stage_run(STAGE, params, name=run_name, tags=tags) as run:
+        log_split(
+            run, "splits", str(SPLITS.resolve()), tags["data_fingerprint"], splits, splits.y_train
+        )
         metrics, predicted = assess(model, splits)
         tracking.log_metrics(run, metrics)
         matrix = confusion_matrix(splits.y_test, predicted, n_classes)

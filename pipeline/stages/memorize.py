@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.data.split import Splits
-from pipeline.stages.common import METRICS, PLOTS, run_stage
+from pipeline.stages.common import METRICS, PLOTS, SPLITS, run_stage
 from pipeline.stages.files import write_json, write_table
 from pipeline.stages.record import finite, stage_run, warn
 from pipeline.stages.train import curves, fit, read_training
@@ -29,6 +29,7 @@ from pipeline.study.probes import corrupt_labels, randomize_inputs, split_accura
 from pipeline.study.seeds import derive_seed
 from pipeline.study.train import TrainResult
 from pipeline.tracking import store as tracking
+from pipeline.tracking.datasets import log_split
 
 STAGE = "memorize"
 
@@ -94,11 +95,29 @@ def main() -> None:
     name = f"dvc-memorize-{model.name}-seed{seed}"
     outcomes: dict[str, dict[str, Any]] = {}
     with stage_run(STAGE, params, name=name, tags=tags) as parent:
+        log_split(
+            parent,
+            "splits",
+            str(SPLITS.resolve()),
+            tags["data_fingerprint"],
+            splits,
+            splits.y_train,
+        )
         for arm_name, arm in arms(splits, params["probe"], n_classes=n_classes, seed=seed).items():
             arm_tags = {**tags, "arm": arm_name}
             with stage_run(
                 STAGE, params, name=f"{name}-{arm_name}", tags=arm_tags, parent_run_id=parent
             ) as run:
+                probe = params["probe"] if arm_name == "probe" else None
+                log_split(
+                    run,
+                    "splits",
+                    str(SPLITS.resolve()),
+                    tags["data_fingerprint"],
+                    arm.splits,
+                    arm.y_train,
+                    probe,
+                )
                 with tracking.epoch_metrics(run) as log_epoch:
                     estimator, result = fit(
                         model,

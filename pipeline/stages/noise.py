@@ -20,6 +20,7 @@ from pipeline.stages.weights import load_model
 from pipeline.study.probes import noise_count, noise_images, noise_metrics
 from pipeline.study.seeds import derive_seed
 from pipeline.tracking import store as tracking
+from pipeline.tracking.datasets import log_split
 
 STAGE = "noise"
 # What DVC keeps per kind; the per-digit fractions (noise_<kind>_class_<k>) go to MLflow only.
@@ -60,6 +61,9 @@ def main() -> None:
     tags = {"model": name, "data_fingerprint": fingerprint(splits)}
     run_name = f"dvc-noise-{name}-seed{model.random_state}"
     with stage_run(STAGE, params, name=run_name, tags=tags) as run:
+        log_split(
+            run, "splits", str(SPLITS.resolve()), tags["data_fingerprint"], splits, splits.y_train
+        )
         metrics = probe_noise(model, splits, noise, seed)
         tracking.log_metrics(run, metrics)
         write_json(METRICS / "noise.json", summarize(metrics, list(noise["kinds"])))

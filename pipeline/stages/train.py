@@ -32,6 +32,7 @@ from pipeline.study.diagnose import diagnose
 from pipeline.study.evaluate import evaluate
 from pipeline.study.train import TrainResult, train_epochs
 from pipeline.tracking import store as tracking
+from pipeline.tracking.datasets import log_split
 
 STAGE = "train"
 
@@ -118,6 +119,9 @@ def read_training(stage: str) -> Training:
 def main() -> None:
     params, model, train, seed, splits, n_classes, tags = read_training(STAGE)
     with stage_run(STAGE, params, name=f"dvc-train-{model.name}-seed{seed}", tags=tags) as run:
+        log_split(
+            run, "splits", str(SPLITS.resolve()), tags["data_fingerprint"], splits, splits.y_train
+        )
         with tracking.epoch_metrics(run) as log_epoch:
             estimator, result = fit(
                 model,

@@ -23,6 +23,7 @@ from pipeline.study.probes import noise_count
 from pipeline.study.seeds import derive_seed
 from pipeline.study.train import train_epochs
 from pipeline.tracking import store as tracking
+from pipeline.tracking.datasets import log_split
 
 
 @dataclass
@@ -279,14 +280,21 @@ def execute(
         probe_arm = prepare_arm(dataset, splits, settings.probe, settings.seed)
         summary = RunSummary(run_id, tracking.tracking_uri())
         if not control:
+            arm = probe_arm
+            log_split(
+                run_id, dataset.name, settings.data, fp, arm.splits, arm.y_train, settings.probe
+            )
             summary.arms["run"], warnings = train_arm(settings, dataset, probe_arm, run_id, name)
             summary.warnings += warnings
             return summary
         true_arm = ArmData(splits, splits.y_train, None)
+        log_split(run_id, dataset.name, settings.data, fp, splits, splits.y_train)  # the pool's
         for arm_name, arm in (("probe", probe_arm), ("control", true_arm)):
             child_tags = {**tags, "arm": arm_name, "data_fingerprint": fp, "data": dataset.name}
             with tracking.run(f"{name}-{arm_name}", tags=child_tags, parent_run_id=run_id) as child:
                 tracking.log_params(child, params)
+                probe = settings.probe if arm is probe_arm else {}
+                log_split(child, dataset.name, settings.data, fp, arm.splits, arm.y_train, probe)
                 summary.arms[arm_name], warnings = train_arm(
                     settings, dataset, arm, child, arm_name
                 )
