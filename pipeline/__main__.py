@@ -111,4 +111,7 @@ def _close_parent(parent: str | None, status: str) -> None:
 
 
 if __name__ == "__main__":
+    from pipeline.overrides import exit_on_typo
+
+    exit_on_typo(sys.argv[1:])  # one line for a typo, before Hydra's own many
     main()
