@@ -64,7 +64,9 @@ def format_summary(summary) -> str:
         if uri.startswith("sqlite:///mlflow.db") or "mlflow.db" in uri
         else (f"mlflow ui --backend-store-uri {uri}")
     )
-    lines.append(f"look at it: {ui}  (then open http://127.0.0.1:5000)")
+    from pipeline.tracking.ui import run_link  # the model-training view, not MLflow's GenAI one
+
+    lines.append(f"look at it: {ui}  (then open {run_link(summary.run_id)})")
     return "\n".join(lines)
 
 
