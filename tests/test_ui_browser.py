@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -64,10 +63,13 @@ CHART_STEPS = """(title) => {
   return null;
 }"""  # the UI's first load on a busy 2-core machine
 
+# Without chromium the test is skipped, except where MEMLAB_REQUIRE_BROWSER is set (.ci/run):
+# there a missing browser fails, so CI can never pass without having looked at the UI.
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)"
+        not CHROMIUM.exists() and not os.environ.get("MEMLAB_REQUIRE_BROWSER"),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
     ),
 ]
 
@@ -256,5 +258,5 @@ def test_a_child_page_shows_its_datasets_chart_and_figures(ui, page, shots):
     screenshot(page, shots, "artifacts")
 
 
-def test_chromium_is_what_ci_installs():
-    assert shutil.which("chromium") or CHROMIUM.exists()
+def test_chromium_is_there():
+    assert CHROMIUM.exists(), "apt-get install chromium (.ci/run does)"
