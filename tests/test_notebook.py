@@ -36,7 +36,6 @@ def test_the_notebook_runs_top_to_bottom(monkeypatch, tmp_path: Path):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # this checkout's pipeline, in the kernel too
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
         monkeypatch.delenv(key)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -49,11 +48,21 @@ def test_the_notebook_runs_top_to_bottom(monkeypatch, tmp_path: Path):
     start = time.monotonic()
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on an error
     elapsed = time.monotonic() - start
+    executed = tmp_path / "tutorial.executed.ipynb"  # to look at what a reader sees
+    nbformat.write(notebook, executed)
+    print(f"executed notebook: {executed}")
 
     outputs = [out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", [])]
     text = "".join(outputs)
     assert "every training label right after" in text
     assert "run " in text and "look at it" in text  # the CLI run finished and said where to look
     assert "did you mean +experiment=shuffled_labels?" in text
+    images = [
+        out
+        for cell in notebook.cells
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
+    assert len(images) >= 5  # digits, learning curves, neurons, noise, shuffled labels
     assert not list(NOTEBOOK.parent.glob("mlruns")) and not list(NOTEBOOK.parent.glob("outputs"))
     assert elapsed < BUDGET_SECONDS * 1.5, f"the notebook took {elapsed:.0f} s"  # loaded machines
