@@ -176,16 +176,16 @@ def shots(tmp_path_factory, request):
     chosen = os.environ.get("MEMLAB_UI_SCREENSHOTS")
     folder = Path(chosen) if chosen else tmp_path_factory.mktemp("ui-screenshots")
     folder.mkdir(parents=True, exist_ok=True)
-    return folder, request.config.pluginmanager.get_plugin("terminalreporter")
+    return folder, request.config.pluginmanager.getplugin("capturemanager")
 
 
 def screenshot(page, shots, name: str) -> Path:
     """Save what the browser shows as a PNG a person can open, and say where (even if passed)."""
-    folder, reporter = shots
+    folder, capture = shots
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if reporter is not None:
-        reporter.write_line(f"screenshot: {path}")
+    with capture.global_and_fixture_disabled():  # printed even when the test passes
+        print(f"\nscreenshot: {path}")
     return path
 
 
@@ -196,9 +196,15 @@ def experiment_id(base: str) -> str:
 
 
 def test_the_runs_table_shows_the_sweep_and_its_children(ui, page, shots):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(experiment_link(experiment_id(ui), ui))
     parent = page.locator(".ag-row", has_text=PARENT).first
-    parent.wait_for()  # fails (after WAIT_MS) if the UI shows no runs
+    try:
+        parent.wait_for()
+    except PlaywrightTimeout:
+        shot = screenshot(page, shots, "no-runs")
+        pytest.fail(f"the UI shows no run {PARENT!r} after {WAIT_MS / 1000:.0f} s (see {shot})")
     assert page.get_by_role("columnheader", name="Dataset").first.is_visible()
     children = page.locator(".ag-row", has_text="numpy_mlp-label_noise_sweep-p=")
     assert children.count() == 0  # collapsed under the parent
