@@ -36,6 +36,7 @@ def test_the_notebook_runs_top_to_bottom(monkeypatch, tmp_path: Path):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # this checkout's pipeline, in the kernel too
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's temporary MLflow store
     for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
         monkeypatch.delenv(key)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
