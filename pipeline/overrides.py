@@ -101,8 +101,12 @@ def _parse(argv: Sequence[str]):
 
 
 def _values(override) -> list[str]:
+    """The options an override names: one, a sweep's several, or a list's (``[a,b]``)."""
     if override.is_sweep_override():
         return list(override.sweep_string_iterator())
+    value = override.value()
+    if isinstance(value, list):
+        return [str(v) for v in value]
     return [override.get_value_element_as_str()]
 
 

@@ -33,6 +33,8 @@ def test_groups_are_the_folders_of_conf():
         (["-m", "+experiment=label_noise_sweep", "model.max_epoch=3"], "model.max_epochs"),
         (["experiment=shuffled_labels"], "+experiment=shuffled_labels"),
         (["data.dir=x"], "data=mnist"),
+        (["+experiment=[shuffled_labels,noise_inptus]"], "+experiment=noise_inputs"),
+        (["model.learnin_rate=0.1", "--cfg", "job"], "model.learning_rate"),
     ],
 )
 def test_a_typo_names_the_closest_choice(argv, suggestion):
@@ -51,6 +53,7 @@ def test_a_typo_names_the_closest_choice(argv, suggestion):
         ["-m", "+experiment=label_noise_sweep", "hydra/launcher=joblib"],
         ["-m", "probe.labels.fraction=0.0,0.5", "seed=range(0,2)"],
         ["model=glob(*)", "--multirun"],
+        ["+experiment=[shuffled_labels,noise_inputs]"],
         ["+model.extra=1", "++model.other=2", "~probe.noise"],
         ["data=mnist", "data.dir=../shared/data/mnist", "data.parts=[test]"],
         ["model.hidden_layer_sizes=[64,32]", "hydra.run.dir=/tmp/x", "hydra.job.chdir=true"],
