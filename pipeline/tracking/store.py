@@ -24,8 +24,9 @@ from mlflow.tracking import MlflowClient
 # MLflow accepts at most this many params / metrics per log_batch call.
 _PARAM_BATCH = 100
 _METRIC_BATCH = 1000
-# MLflow 3's UI opens an experiment in its GenAI view (traces, prompts) unless this tag says
-# it holds model training; the value is the UI's ExperimentKind.CUSTOM_MODEL_DEVELOPMENT.
+# The experiment's type for MLflow's UI: model training (ExperimentKind.CUSTOM_MODEL_DEVELOPMENT),
+# not GenAI. The UI shows it, and chooses its view from it when its GenAI / Model-training
+# switch is off; 3.17 has the switch on and takes the view from the link (tracking/ui.py).
 EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 

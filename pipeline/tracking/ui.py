@@ -3,9 +3,9 @@
 MLflow 3.17's UI chooses between its two views (the "GenAI" / "Model training" switch at the
 top of the sidebar) from the link's ``workflowType`` query parameter, else from what the browser
 last chose, and a new browser starts on GenAI, whose experiment page shows traces and
-judges. The ``mlflow.experimentKind`` experiment tag (set by ``store.configure``) is what the
-UI read before the switch existed (and what it still shows as the experiment's type); links with
-``workflowType=machine_learning`` open on the runs table in every version.
+judges. The ``mlflow.experimentKind`` experiment tag (set by ``store.configure``) is the
+experiment's type, which the UI shows, and from which it picks the view only when that switch is
+turned off; links with ``workflowType=machine_learning`` open on the runs table either way.
 """
 
 from __future__ import annotations
