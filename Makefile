@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint ui repro bench clean
+.PHONY: help install run test test-fast lint ui notebook repro bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,8 +31,18 @@ lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-ui: $(STAMP) ## open the MLflow UI on this directory's runs
+ui: $(STAMP) ## open the MLflow UI on this directory's runs (in its model-training view)
+	@echo "open http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
 	$(VENV)/bin/mlflow ui
+
+NOTEBOOK_STAMP := $(VENV)/.notebook
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,notebook]"
+	@touch $@
+
+notebook: $(NOTEBOOK_STAMP) ## open the tutorial notebook in JupyterLab (installs it into .venv once)
+	$(VENV)/bin/jupyter lab notebooks/tutorial.ipynb
 
 bench: $(STAMP) ## benchmark NumpyMLP against MLPClassifier, PyTorch (if installed) and the BLAS floor
 	$(PY) -m pipeline.bench --mnist-dir ../shared/data/mnist

@@ -62,7 +62,9 @@ def format_summary(run_id: str, result, tracking_uri: str) -> str:
         if uri.startswith("sqlite:///mlflow.db") or "mlflow.db" in uri
         else (f"mlflow ui --backend-store-uri {uri}")
     )
-    lines.append(f"look at it: {ui}  (then open http://127.0.0.1:5000)")
+    from pipeline.tracking.ui import run_link  # the model-training view, not MLflow's GenAI one
+
+    lines.append(f"look at it: {ui}  (then open {run_link(run_id)})")
     return "\n".join(lines)
 
 
@@ -149,4 +151,7 @@ def _close_parent(parent: str | None, status: str) -> None:
 
 
 if __name__ == "__main__":
+    from pipeline.overrides import exit_on_typo
+
+    exit_on_typo(sys.argv[1:])  # one line for a typo, before Hydra's own many
     main()

@@ -220,7 +220,18 @@ def model_stage(
     tags = {"model": name, "data_fingerprint": data.fingerprint, "data": data.name}
     run_name = f"dvc-{stage}-{name}-seed{model.random_state}"
     with stage_run(stage, params, name=run_name, tags=tags) as run:
+        log_data(run, data, splits, splits.y_train)
         yield run, model, splits, data
+
+
+def log_data(
+    run_id: str, data: DataSummary, splits: Splits, y_train, probe: Mapping | None = None
+) -> None:
+    """Name the split a stage's run used as its MLflow datasets (source: ``SPLITS``)."""
+    from pipeline.tracking.datasets import log_split
+
+    source = str(SPLITS.resolve())
+    log_split(run_id, data.name, source, data.fingerprint, splits, y_train, probe)
 
 
 def warn(warnings: list[str], prefix: str = "") -> None:

@@ -44,12 +44,15 @@ def main() -> None:
     name = f"dvc-memorize-{settings.model.name}-seed{settings.seed}"
     results = {}
     with common.stage_run(STAGE, params, name=name, tags=tags) as parent:
+        common.log_data(parent, data, splits, splits.y_train)
         for arm in make_arms(splits, probe, n_classes=data.n_classes, seed=settings.seed):
             arm_tags = {**tags, "arm": arm.name}
             child = common.stage_run(
                 STAGE, params, name=f"{name}-{arm.name}", tags=arm_tags, parent_run_id=parent
             )
             with child as run:
+                probed = params["probe"] if arm.name == "probe" else None
+                common.log_data(run, data, arm.splits, arm.y_train, probed)
                 with store.epoch_metrics(run) as log_epoch:
                     result = run_arm(arm, settings, n_classes=data.n_classes, on_epoch=log_epoch)
                 common.warn(result.warnings, prefix=f"{arm.name} arm: ")

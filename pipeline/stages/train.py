@@ -31,6 +31,7 @@ def main() -> None:
     name = f"dvc-train-{model.name}-seed{seed}"
     arm = Arm("run", splits, splits.y_train, None)
     with common.stage_run(STAGE, params, name=name, tags=tags) as run:
+        common.log_data(run, data, splits, splits.y_train)
         with store.epoch_metrics(run) as log_epoch:
             estimator, training = fit_arm(
                 arm, model, train, seed, n_classes=data.n_classes, on_epoch=log_epoch

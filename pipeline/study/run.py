@@ -55,11 +55,11 @@ class Arm:
 class StudyObserver:
     """Told what a study does as it happens. This one does nothing; the edges subclass it."""
 
-    def data_ready(self, data: DataSummary) -> None:
-        """The data is loaded and split."""
+    def data_ready(self, data: DataSummary, splits: Splits) -> None:
+        """The data is loaded and split (``splits``: the true data, before any probe)."""
 
     @contextlib.contextmanager
-    def arm(self, name: str, max_epochs: int) -> Iterator[EpochCallback]:
+    def arm(self, arm: Arm, max_epochs: int) -> Iterator[EpochCallback]:
         """Around one arm's training; yields the callback each epoch's metrics are given to."""
         yield lambda epoch, metrics: None
 
@@ -219,11 +219,11 @@ def run_study(settings: RunSettings, observer: StudyObserver | None = None) -> S
     observer = observer or StudyObserver()
     dataset, splits = load_data(settings.data, settings.split, settings.seed)
     data = summarize_data(dataset, splits)
-    observer.data_ready(data)
+    observer.data_ready(data, splits)
     arms = make_arms(splits, settings.probe, n_classes=dataset.n_classes, seed=settings.seed)
     results: dict[str, ArmResult] = {}
     for arm in arms:
-        with observer.arm(arm.name, settings.model.max_epochs) as on_epoch:
+        with observer.arm(arm, settings.model.max_epochs) as on_epoch:
             results[arm.name] = run_arm(
                 arm, settings, n_classes=dataset.n_classes, on_epoch=on_epoch
             )

@@ -1,22 +1,26 @@
 """How a study is recorded in MLflow: one run, or a parent with a child per arm.
 
 ``StudyRecorder`` is the study core's observer (``pipeline.study.run.StudyObserver``): it opens
-each arm's run, streams its epochs (``store.epoch_metrics``), draws the progress bar, and when
-the arm is done records what it returned (``record_arm``): the flat metrics, the confusion
-matrix, the figures, the model and the warnings. ``execute`` is ``python -m pipeline``'s whole
-run: the run with the params and the config, the study, and the comparison on the parent.
-The DVC stages record through the same ``record_arm``.
+each arm's run, names the data the arm trained on (``datasets.log_split``), streams its epochs
+(``store.epoch_metrics``), draws the progress bar, and when the arm is done records what it
+returned (``record_arm``): the flat metrics, the confusion matrix, the figures, the model and
+the warnings. ``execute`` is ``python -m pipeline``'s whole run: the run with the params and
+the config, the study, and the comparison on the parent. The DVC stages record through the
+same ``record_arm``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 
+from pipeline.data.split import Splits
 from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
-from pipeline.study.run import EpochCallback, StudyObserver, run_study
+from pipeline.study.run import Arm, EpochCallback, StudyObserver, run_study
 from pipeline.tracking import store
+from pipeline.tracking.datasets import dataset_source, log_split
 
 
 def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
@@ -61,29 +65,37 @@ class StudyRecorder(StudyObserver):
         name: str,
         params: Mapping[str, str],
         tags: Mapping[str, str],
+        source: str,
+        probe: Mapping,
         progress: str | bool = "auto",
     ):
         self.run_id, self.name, self.params, self.tags = run_id, name, params, dict(tags)
-        self.progress = progress
+        self.source, self.probe, self.progress = source, probe, progress
         self.data: DataSummary | None = None
+        self.splits: Splits | None = None
         self._arm_run: str | None = None
 
-    def data_ready(self, data: DataSummary) -> None:
-        self.data = data
+    def data_ready(self, data: DataSummary, splits: Splits) -> None:
+        self.data, self.splits = data, splits
         self.tags |= {"data_fingerprint": data.fingerprint, "data": data.name}
         store.set_tags(self.run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
         store.log_params(self.run_id, {k: str(n) for k, n in data.sizes.items()})
 
     @contextlib.contextmanager
-    def arm(self, name: str, max_epochs: int) -> Iterator[EpochCallback]:
+    def arm(self, arm: Arm, max_epochs: int) -> Iterator[EpochCallback]:
+        name = arm.name
         with contextlib.ExitStack() as stack:
             if name == "run":
                 self._arm_run, label = self.run_id, self.name
             else:
+                if name == "probe":  # the parent: the true data both arms come from
+                    self._log_datasets(self.run_id, self.splits, self.splits.y_train, {})
                 tags = {**self.tags, "arm": name}
                 child = store.run(f"{self.name}-{name}", tags=tags, parent_run_id=self.run_id)
                 self._arm_run, label = stack.enter_context(child), name
                 store.log_params(self._arm_run, self.params)
+            probe = {} if arm.name == "control" else self.probe
+            self._log_datasets(self._arm_run, arm.splits, arm.y_train, probe)
             log_epoch = stack.enter_context(store.epoch_metrics(self._arm_run))
             bar = stack.enter_context(_progress(self.progress, max_epochs, label))
 
@@ -94,6 +106,11 @@ class StudyRecorder(StudyObserver):
                 bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
 
             yield on_epoch
+
+    def _log_datasets(self, run_id: str, splits: Splits, y_train, probe: Mapping) -> None:
+        log_split(
+            run_id, self.data.name, self.source, self.data.fingerprint, splits, y_train, probe
+        )
 
     def arm_finished(self, result: ArmResult) -> None:
         title = self.name if result.name == "run" else result.name
@@ -131,7 +148,13 @@ def execute(
         store.log_params(run_id, params)
         store.log_text(run_id, config_yaml, "config.yaml")
         recorder = StudyRecorder(
-            run_id, name=name, params=params, tags=tags, progress=settings.train.progress
+            run_id,
+            name=name,
+            params=params,
+            tags=tags,
+            source=dataset_source(settings.data.name, settings.data.options),
+            probe=asdict(settings.probe),
+            progress=settings.train.progress,
         )
         result = run_study(settings, recorder)
         if result.comparison is not None:

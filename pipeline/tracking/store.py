@@ -21,6 +21,11 @@ from mlflow.tracking import MlflowClient
 # MLflow accepts at most this many params / metrics per log_batch call.
 _PARAM_BATCH = 100
 _METRIC_BATCH = 1000
+# The experiment's type for MLflow's UI: model training (ExperimentKind.CUSTOM_MODEL_DEVELOPMENT),
+# not GenAI. The UI shows it, and chooses its view from it when its GenAI / Model-training
+# switch is off; 3.17 has the switch on and takes the view from the link (tracking/ui.py).
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
 
 
 def configure(tracking_uri: str | None, experiment_name: str) -> str:
@@ -39,7 +44,10 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
     uri = mlflow.get_tracking_uri()
     _check_server(uri)
     try:
-        experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+        experiment = mlflow.set_experiment(experiment_name)
+        experiment_id = experiment.experiment_id
+        if experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:  # see EXPERIMENT_KIND
+            MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
     except MlflowException as err:
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
         raise TrackingError(
