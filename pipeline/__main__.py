@@ -71,6 +71,7 @@ def format_summary(summary) -> str:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     """Run one job of the composed configuration."""
+    from pipeline import numerics
     from pipeline.errors import MemlabError
     from pipeline.sweep import sweep_parent_id
 
@@ -81,6 +82,8 @@ def main(cfg: DictConfig) -> None:
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_dict(config)
+        for note in numerics.apply(config.get("numerics")):
+            print(f"note: {note}", file=sys.stderr)
         config["model"].update(settings.model.params)  # record the values actually used
         summary = execute(
             settings,

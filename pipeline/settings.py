@@ -107,6 +107,7 @@ SETTINGS = {
     "seed": None,
     "data": None,
     "model": None,
+    "numerics": {"mode": None, "blas_kernel": None, "blas_threads": None},
     "split": {"train": None, "val": None, "test": None},
     "train": {"fit_threshold": None, "stop_at_fit": None, "progress": None},
     "mlflow": {"tracking_uri": None, "experiment_name": None, "run_name": None},

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline import numerics
 from pipeline.errors import ConfigError, MemlabError
 
 DVC_FILE = Path("dvc.yaml")
@@ -57,6 +58,8 @@ def stage_params(
         for part in parents:
             target = target.setdefault(part, {})
         target[last] = value
+    if "numerics" in params:  # pinned before the stage computes anything (may restart it)
+        numerics.apply(params["numerics"], restart=True)
     return params
 
 
