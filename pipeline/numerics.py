@@ -41,6 +41,7 @@ DEFAULT_KERNEL = "Haswell"
 NATIVE = "native"
 KERNEL_ENV = "MEMLAB_BLAS_KERNEL"  # the kernel a memlab process chose, for its children
 RESTART_ENV = "MEMLAB_NUMERICS_RESTARTED"
+SHELL_ENV = "MEMLAB_SHELL_CORETYPE"  # OPENBLAS_CORETYPE as the shell had it: native's choice
 CONF = Path(__file__).resolve().parents[1] / "conf" / "numerics"
 X86_64 = ("x86_64", "amd64")
 
@@ -110,12 +111,19 @@ def prepare(argv: list[str] | None = None) -> None:
 
 
 def choose_kernel(kernel: str, environ) -> None:
-    """Make ``environ`` load OpenBLAS with ``kernel`` (``native``: OpenBLAS's own detection)."""
+    """Make ``environ`` load OpenBLAS with ``kernel``.
+
+    ``native`` is the machine's own choice: OpenBLAS's detection, or the ``OPENBLAS_CORETYPE``
+    the shell had before any memlab process set it (some machines set one on purpose).
+    """
+    environ.setdefault(SHELL_ENV, environ.get("OPENBLAS_CORETYPE", ""))
     environ[KERNEL_ENV] = kernel
-    if kernel == NATIVE:
-        environ.pop("OPENBLAS_CORETYPE", None)
-    else:
+    if kernel != NATIVE:
         environ["OPENBLAS_CORETYPE"] = kernel
+    elif environ[SHELL_ENV]:
+        environ["OPENBLAS_CORETYPE"] = environ[SHELL_ENV]
+    else:
+        environ.pop("OPENBLAS_CORETYPE", None)
 
 
 def kernel_from_argv(argv: list[str]) -> str | None:
@@ -194,11 +202,10 @@ def apply(
 
 
 def _kernel_matches(wanted: str, blas: dict[str, Any]) -> bool:
-    if wanted == NATIVE:  # loaded without a forced core type
-        return not os.environ.get("OPENBLAS_CORETYPE") and os.environ.get(KERNEL_ENV) in (
-            None,
-            NATIVE,
-        )
+    if wanted == NATIVE:  # loaded with the shell's own OPENBLAS_CORETYPE, or none
+        shell = os.environ.get(SHELL_ENV, os.environ.get("OPENBLAS_CORETYPE", ""))
+        chosen = os.environ.get(KERNEL_ENV, NATIVE)
+        return chosen == NATIVE and os.environ.get("OPENBLAS_CORETYPE", "") == shell
     return str(blas.get("architecture", "")).lower() == wanted.lower()
 
 

@@ -34,9 +34,16 @@ WIDE = [
 
 
 def _env(**extra: str) -> dict[str, str]:
-    """The environment of a fresh shell: no MLflow, no memlab or OpenBLAS choices inherited."""
-    drop = ("MLFLOW_", "MEMLAB_", "OPENBLAS_", "OMP_", "DVC_")
+    """A fresh shell's environment: no MLflow, memlab or thread choices inherited.
+
+    The machine's own OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE), if it sets any, are kept.
+    """
+    drop = ("MLFLOW_", "MEMLAB_", "DVC_", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    if "MEMLAB_SHELL_CORETYPE" in os.environ:  # this test process changed it: undo that
+        env.pop("OPENBLAS_CORETYPE", None)
+        if os.environ["MEMLAB_SHELL_CORETYPE"]:
+            env["OPENBLAS_CORETYPE"] = os.environ["MEMLAB_SHELL_CORETYPE"]
     env["PYTHONPATH"] = str(ROOT)
     return {**env, **extra}
 
@@ -183,7 +190,7 @@ def test_a_dvc_stage_runs_the_kernel_its_params_name(tmp_path):
     params["model"]["max_epochs"] = 2
     params["mlflow"]["tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = _env(OPENBLAS_CORETYPE="SkylakeX")  # a shell's own choice is overruled
+    env = _env(OPENBLAS_NUM_THREADS="2")
     _run(tmp_path, "-m", "pipeline.stages.prepare", env=env)
     _run(tmp_path, "-m", "pipeline.stages.train", env=env)
     params["numerics"] = {"mode": "native", "blas_kernel": "native", "blas_threads": None}
