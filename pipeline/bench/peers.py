@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.bench.kernels import kernel_table
 from pipeline.bench.targets import MNIST_DIRS, find_mnist, targets
 from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
 from pipeline.errors import MemlabError
@@ -226,6 +227,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--run-epochs", type=int, default=10, help="max_epochs of table 2's run")
     p.add_argument("--run-overrides", nargs="*", help="table 2's overrides instead of the default")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="table 3")
+    p.add_argument(
+        "--numerics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="table 4: reproducible vs native numerics",
+    )
+    p.add_argument("--numerics-epochs", type=int, default=3, help="max_epochs of table 4's runs")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -280,6 +288,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"Pool: {note}.\n")
                 rows, pool = run_table([*POOL_RUN.split(), f"data.dir={pool_dir}"], a.threads)
                 print("\n".join(rows))
+    if a.numerics:
+        print("\n## 4. The cost of reproducible numerics\n")
+        if source.startswith("synthetic"):
+            print(f"Skipped: no MNIST in {mnist_dir} (give --mnist-dir).")
+        else:
+            overrides = [*RUN.split(), f"data.dir={mnist_dir}"]
+            overrides += [f"model.max_epochs={a.numerics_epochs}", "train.progress=false"]
+            print("\n".join(kernel_table(overrides, n_train=8_000)))
     print("\n## The targets (issue 7), as measured above\n")
     print("\n".join(targets(best, run, help_s, pool)))
 
