@@ -5,18 +5,29 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint ui notebook repro bench clean
+.PHONY: help install lock run test test-fast lint ui notebook repro bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The exact versions of requirements.lock (same NumPy and OpenBLAS, same bits), then memlab itself.
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "memlab needs Python 3.11+, found " + sys.version.split()[0] + " (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-install: $(STAMP) ## create .venv and install memlab with its dev tools
+install: $(STAMP) ## create .venv and install memlab with its dev tools, versions from requirements.lock
+
+LOCK_VENV := .lock-venv
+lock: ## refresh requirements.lock: newest versions pyproject.toml allows (then rerun and commit results)
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	{ sed -n '/^#/p' requirements.lock; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf $(LOCK_VENV)
 
 run: $(STAMP) ## run the main job: random labels vs. true labels, logged to MLflow
 	$(PY) -m pipeline +experiment=shuffled_labels

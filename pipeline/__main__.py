@@ -107,12 +107,15 @@ def main(cfg: DictConfig) -> None:
 
     parent = sweep_parent_id()
     try:
+        from pipeline import numerics
         from pipeline.settings import RunSettings
         from pipeline.tracking import metadata, store
         from pipeline.tracking.record import execute
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_config(config)
+        for note in numerics.apply(settings.numerics):  # before anything is computed
+            print(f"note: {note}", file=sys.stderr)
         config["model"].update(settings.model.params())  # record the values actually used
         experiment, overrides = _experiment_name(), _overrides()
         name = settings.mlflow.run_name or run_name(

@@ -18,6 +18,7 @@ from pipeline.data.split import check_fractions
 from pipeline.errors import ConfigError
 from pipeline.models import MODELS, build_model
 from pipeline.models.base import HYPERPARAMETERS
+from pipeline.numerics import NumericsSettings
 from pipeline.study.noise import NOISE_KINDS
 from pipeline.study.probes import FRACTION, INPUT_KINDS, LABEL_MODES
 
@@ -235,10 +236,12 @@ class RunSettings:
     train: TrainSettings
     probe: ProbeSettings
     mlflow: TrackingSettings
+    numerics: NumericsSettings = NumericsSettings()  # checked by pipeline.numerics itself
 
     @classmethod
     def from_config(cls, cfg: dict) -> RunSettings:
-        unknown = sorted(set(cfg) - {"seed", "data", "split", "model", "train", "probe", "mlflow"})
+        sections = {"seed", "data", "split", "model", "train", "probe", "mlflow", "numerics"}
+        unknown = sorted(set(cfg) - sections)
         if unknown:
             raise ConfigError(f"{unknown[0]} is not a setting")
         return cls(
@@ -249,4 +252,5 @@ class RunSettings:
             train=TrainSettings.from_config(cfg["train"]),
             probe=ProbeSettings.from_config(cfg["probe"]),
             mlflow=TrackingSettings.from_config(cfg["mlflow"]),
+            numerics=NumericsSettings.from_dict(cfg.get("numerics")),
         )

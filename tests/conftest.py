@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+# First, before any test module imports NumPy: `import pipeline` chooses the BLAS kernel NumPy
+# loads, and apply pins the thread count, so in-process tests compute what runs compute.
+import pipeline.numerics
+
+pipeline.numerics.apply(None)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 

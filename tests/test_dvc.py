@@ -53,7 +53,10 @@ def imported_code(module: str) -> set[str]:
     seen: set[Path] = set()
     todo = [module]
     while todo:
-        path = module_file(todo.pop())
+        name = todo.pop()
+        # Importing pipeline.a.b runs pipeline/__init__.py and pipeline/a/__init__.py first.
+        todo += [name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1)]
+        path = module_file(name)
         if path is None or path in seen:
             continue
         seen.add(path)

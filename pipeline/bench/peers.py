@@ -17,8 +17,6 @@ official training images, or the test images tiled), for its peak memory. Both l
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.bench.kernels import kernel_table, machine
 from pipeline.bench.targets import MNIST_DIRS, find_mnist, targets
 from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
 from pipeline.errors import MemlabError
@@ -182,28 +181,6 @@ def peer_table(
 
 
 # ------------------------------------------------------------------------ command line
-def machine(threads: int) -> str:
-    """What this ran on: CPUs, NumPy's BLAS, the threads used, the load."""
-    from threadpoolctl import threadpool_info
-
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-        "?",
-    )
-    blas = [
-        f"{i['internal_api']} {i['version']} ({i.get('architecture')})"
-        for i in threadpool_info()
-        if "numpy" in i["filepath"]
-    ]
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; NumPy "
-        f"{np.__version__} with {', '.join(blas) or 'unknown BLAS'}; {threads} BLAS thread(s); "
-        f"load average {load} (1, 5, 15 min)"
-    )
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.split("\n")[0])
     p.add_argument("--hidden", type=int, nargs="+", default=[512], help="hidden layer widths")
@@ -226,6 +203,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--run-epochs", type=int, default=10, help="max_epochs of table 2's run")
     p.add_argument("--run-overrides", nargs="*", help="table 2's overrides instead of the default")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="table 3")
+    p.add_argument(
+        "--numerics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="table 4: reproducible vs native numerics",
+    )
+    p.add_argument("--numerics-epochs", type=int, default=3, help="max_epochs of table 4's runs")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -280,6 +264,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"Pool: {note}.\n")
                 rows, pool = run_table([*POOL_RUN.split(), f"data.dir={pool_dir}"], a.threads)
                 print("\n".join(rows))
+    if a.numerics:
+        print("\n## 4. The cost of reproducible numerics\n")
+        if source.startswith("synthetic"):
+            print(f"Skipped: no MNIST in {mnist_dir} (give --mnist-dir).")
+        else:
+            overrides = [*RUN.split(), f"data.dir={mnist_dir}"]
+            overrides += [f"model.max_epochs={a.numerics_epochs}", "train.progress=false"]
+            print("\n".join(kernel_table(overrides, n_train=8_000)))
     print("\n## The targets (issue 7), as measured above\n")
     print("\n".join(targets(best, run, help_s, pool)))
 

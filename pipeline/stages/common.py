@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import numerics
 from pipeline.arrays import load_arrays, save_arrays
 from pipeline.data.split import Splits, fingerprint
 from pipeline.errors import ConfigError, MemlabError
@@ -77,6 +78,8 @@ def stage_params(
         for part in parents:
             target = target.setdefault(part, {})
         target[last] = value
+    if "numerics" in params:  # the kernel and threads the stage's results depend on
+        numerics.apply(params["numerics"], restart=True)
     return params
 
 

@@ -90,3 +90,11 @@ def metric_histories(
         }
         for run_id in run_ids
     }
+
+
+def newest_run_tags(tracking_uri: str) -> dict[str, str]:
+    """The tags of the newest run in the store at ``tracking_uri`` ({} if it has none)."""
+    client = mlflow.MlflowClient(tracking_uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1)
+    return dict(runs[0].data.tags) if runs else {}

@@ -18,6 +18,8 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from pipeline import numerics
+
 # MLflow accepts at most this many params / metrics per log_batch call.
 _PARAM_BATCH = 100
 _METRIC_BATCH = 1000
@@ -118,7 +120,10 @@ def run(
     """
     client = MlflowClient()
     active = mlflow.start_run(
-        run_name=name, tags=dict(tags or {}), parent_run_id=parent_run_id, nested=True
+        run_name=name,
+        tags={**numerics.tags(), **(tags or {})},
+        parent_run_id=parent_run_id,
+        nested=True,
     )
     run_id = active.info.run_id
     try:

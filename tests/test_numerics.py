@@ -1,0 +1,226 @@
+"""Same configuration, same bits: under any launcher, thread environment and entry point.
+
+Real runs into temporary MLflow stores; the kernel and threads each run used are read back from
+its ``numerics.*`` tags, which threadpoolctl filled in inside that very process.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from pipeline import numerics
+from pipeline.errors import ConfigError
+
+X86_64 = platform.machine().lower() in numerics.X86_64
+x86_64_only = pytest.mark.skipif(not X86_64, reason="the Haswell kernel exists only on x86-64")
+# Matrices big enough for OpenBLAS to split a product between threads (digits: 64 pixels).
+WIDE = [
+    "model.hidden_layer_sizes=[512]",
+    "model.activation=relu",
+    "model.loss=cross_entropy",
+    "model.batch_size=256",
+    "model.max_epochs=3",
+    "train.progress=false",
+]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """A fresh shell's environment: no MLflow, memlab or thread choices inherited.
+
+    The machine's own OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE), if it sets any, are kept.
+    """
+    drop = ("MLFLOW_", "MEMLAB_", "DVC_", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    if "MEMLAB_SHELL_CORETYPE" in os.environ:  # this test process changed it: undo that
+        env.pop("OPENBLAS_CORETYPE", None)
+        if os.environ["MEMLAB_SHELL_CORETYPE"]:
+            env["OPENBLAS_CORETYPE"] = os.environ["MEMLAB_SHELL_CORETYPE"]
+    env["PYTHONPATH"] = str(ROOT)
+    return {**env, **extra}
+
+
+def _run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def _runs(store: Path):
+    """Every finished leaf run in ``store`` (no sweep parents), by seed then start time."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{store}")
+    runs = mlflow.search_runs(search_all_experiments=True, order_by=["start_time ASC"])
+    runs = (
+        runs[runs["tags.memlab.sweep"].fillna("") != "parent"]
+        if "tags.memlab.sweep" in runs
+        else runs
+    )
+    return runs
+
+
+def _metrics(runs) -> list[dict[str, float]]:
+    cols = sorted(c for c in runs.columns if c.startswith("metrics.") and "seconds" not in c)
+    by_seed = runs.sort_values("params.seed")
+    return [{c: row[c] for c in cols} for _, row in by_seed.iterrows()]
+
+
+def _native_kernel() -> str:
+    """The kernel OpenBLAS picks on this machine when nobody forces one."""
+    code = (
+        "import numpy, threadpoolctl as t; "
+        "print([i['architecture'] for i in t.threadpool_info() if i['user_api'] == 'blas'][0])"
+    )
+    env = {k: v for k, v in _env().items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+# ------------------------------------------------------------------ settings (fast)
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ({"mode": "fast"}, "numerics.mode"),
+        ({"blas_kernel": "native"}, "numerics=native"),
+        ({"blas_threads": None}, "numerics=native"),
+        ({"blas_threads": 0}, "numerics.blas_threads"),
+        ({"threads": 2}, "numerics.threads is not a setting"),
+    ],
+)
+def test_bad_numerics_are_one_line_config_errors(given, words):
+    with pytest.raises(ConfigError, match=words) as err:
+        numerics.NumericsSettings.from_dict(given)
+    assert "\n" not in str(err.value)
+
+
+def test_the_command_line_names_the_kernel_before_numpy_loads():
+    assert numerics.kernel_from_argv(["python", "-m", "pipeline", "numerics=native"]) == "native"
+    assert numerics.kernel_from_argv(["-m", "pipeline", "+numerics=reproducible"]) == "Haswell"
+    assert numerics.kernel_from_argv(["-m", "pipeline", "numerics.blas_kernel=Zen"]) == "Zen"
+    assert (
+        numerics.kernel_from_argv(["-m", "pipeline", "-m", "numerics=native,reproducible"]) is None
+    )
+    assert numerics.kernel_from_argv(["-m", "pipeline", "seed=1"]) is None
+
+
+@x86_64_only
+def test_the_tests_themselves_run_the_pinned_kernel_and_threads():
+    blas = numerics.blas_info()
+    assert (blas["architecture"], blas["num_threads"]) == ("Haswell", 1)
+    tags = numerics.tags()
+    assert tags["numerics.reproducible"] == "true" and tags["numerics.blas_kernel"] == "Haswell"
+    for key in ("numpy", "sklearn", "blas", "blas_version", "cpu", "python", "machine"):
+        assert tags[f"numerics.{key}"] not in ("", "None", "?"), key
+
+
+@x86_64_only
+def test_numpy_loaded_before_pipeline_with_another_kernel_is_a_clear_error(tmp_path):
+    native = _native_kernel()
+    if native == "Haswell":
+        pytest.skip("this machine's own kernel is Haswell: nothing to tell apart")
+    code = "import numpy; from pipeline import numerics; numerics.apply(None)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "ConfigError" in last and f"loaded with {native}" in last
+
+
+# ------------------------------------------------------------------ real runs (slow)
+@pytest.mark.slow
+@x86_64_only
+def test_basic_and_joblib_launchers_give_the_same_bits(tmp_path):
+    sweep = ["-m", "seed=0,1", *WIDE]
+    stores = {}
+    for launcher in ("basic", "joblib"):
+        store = tmp_path / f"{launcher}.db"
+        extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+        args = [f"mlflow.tracking_uri=sqlite:///{store}", f"hydra.sweep.dir={tmp_path / launcher}"]
+        _run(tmp_path, "-m", "pipeline", *sweep, *extra, *args)
+        stores[launcher] = _runs(store)
+    basic, joblib = stores["basic"], stores["joblib"]
+    assert len(basic) == len(joblib) == 2
+    assert _metrics(basic) == _metrics(joblib)  # exact float equality
+    # the joblib jobs ran in worker processes, each with the pinned kernel and one thread
+    assert set(joblib["tags.numerics.blas_kernel"]) == {"Haswell"}
+    assert set(joblib["tags.numerics.blas_threads"]) == {"1"}
+
+
+@pytest.mark.slow
+@x86_64_only
+def test_the_shells_blas_threads_change_nothing(tmp_path):
+    results = {}
+    for threads in ("1", "2"):
+        store = tmp_path / f"t{threads}.db"
+        env = _env(OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+        _run(tmp_path, "-m", "pipeline", *WIDE, f"mlflow.tracking_uri=sqlite:///{store}", env=env)
+        runs = _runs(store)
+        assert list(runs["tags.numerics.blas_threads"]) == ["1"]
+        assert list(runs["tags.numerics.blas_kernel"]) == ["Haswell"]
+        results[threads] = _metrics(runs)
+    assert results["1"] == results["2"]
+
+
+@pytest.mark.slow
+@x86_64_only
+def test_a_dvc_stage_runs_the_kernel_its_params_name(tmp_path):
+    """``python -m pipeline.stages.train`` as DVC runs it; native params restart it natively."""
+    shutil.copy2(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"]["max_epochs"] = 2
+    params["mlflow"]["tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = _env(OPENBLAS_NUM_THREADS="2")
+    _run(tmp_path, "-m", "pipeline.stages.prepare", env=env)
+    _run(tmp_path, "-m", "pipeline.stages.train", env=env)
+    params["numerics"] = {"mode": "native", "blas_kernel": "native", "blas_threads": None}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    _run(tmp_path, "-m", "pipeline.stages.train", env=env)
+    runs = _runs(tmp_path / "mlflow.db")
+    pinned, native = runs.iloc[0], runs.iloc[1]
+    assert (pinned["tags.dvc_stage"], native["tags.dvc_stage"]) == ("train", "train")
+    assert pinned["tags.numerics.blas_kernel"] == "Haswell"
+    assert pinned["tags.numerics.blas_threads"] == "1"
+    assert pinned["tags.numerics.reproducible"] == "true"
+    assert native["tags.numerics.blas_kernel"] == _native_kernel()
+    assert native["tags.numerics.reproducible"] == "false"
+
+
+@pytest.mark.slow
+@x86_64_only
+def test_native_uses_the_machines_own_kernel_and_says_so(tmp_path):
+    store = tmp_path / "mlflow.db"
+    done = _run(
+        tmp_path,
+        "-m",
+        "pipeline",
+        "numerics=native",
+        *WIDE,
+        f"mlflow.tracking_uri=sqlite:///{store}",
+    )
+    assert "numerics=native: these numbers are specific to this machine" in done.stderr
+    run = _runs(store).iloc[0]
+    assert run["tags.numerics.blas_kernel"] == _native_kernel()
+    assert run["tags.numerics.mode"] == "native"
+    assert run["tags.numerics.reproducible"] == "false"
+    assert "machine-specific" in run["tags.numerics.comparable"]
