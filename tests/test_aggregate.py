@@ -1,0 +1,124 @@
+"""Seeds aggregated: intervals against hand-computed values and SciPy, and which runs group."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline.report.aggregate import (
+    aggregate,
+    band,
+    configurations,
+    seed_table,
+    summarize,
+)
+
+
+def test_summary_matches_hand_computed_values():
+    # mean 2, sample std 1, sem 1/sqrt(3); t(0.975, df=2) = 4.302653 (tables).
+    found = summarize([1.0, 2.0, 3.0])
+    half = 4.302653 / math.sqrt(3)
+    assert (found.n, found.mean, found.std) == (3, 2.0, 1.0)
+    assert found.ci_low == pytest.approx(2.0 - half, abs=1e-6)
+    assert found.ci_high == pytest.approx(2.0 + half, abs=1e-6)
+    assert found.text() == f"2.000 ± {half:.3f} (3)"
+    assert found.metrics("test_accuracy") == {
+        "test_accuracy_mean": 2.0,
+        "test_accuracy_std": 1.0,
+        "test_accuracy_ci_low": found.ci_low,
+        "test_accuracy_ci_high": found.ci_high,
+    }
+
+
+def test_summary_agrees_with_scipy_on_random_draws():
+    rng = np.random.default_rng(0)
+    for n in (2, 5, 17):
+        x = rng.normal(0.9, 0.05, size=n)
+        found = summarize(x)
+        low, high = stats.t.interval(0.95, n - 1, loc=x.mean(), scale=stats.sem(x))
+        assert (found.ci_low, found.ci_high) == pytest.approx((low, high), rel=1e-12)
+        assert found.std == pytest.approx(np.std(x, ddof=1))
+
+
+def test_interval_contains_the_mean_and_narrows_as_seeds_are_added():
+    rng = np.random.default_rng(1)
+    draws = rng.normal(0.5, 0.1, size=40)
+    widths = []
+    for n in (3, 10, 40):
+        found = summarize(draws[:n])
+        assert found.ci_low < found.mean < found.ci_high
+        widths.append(found.half_width)
+    assert widths[0] > widths[1] > widths[2]
+
+
+def test_one_seed_has_no_interval_and_says_so():
+    found = summarize([0.93])
+    assert (found.n, found.mean, found.std, found.ci_low, found.ci_high) == (
+        1, 0.93, None, None, None,
+    )  # fmt: skip
+    assert found.metrics("test_accuracy") == {"test_accuracy_mean": 0.93}
+    assert found.text() == "0.930 (1)"
+    assert summarize([np.nan, 0.5]).n == 1  # a seed that did not measure it does not count
+
+
+def test_equal_values_give_a_zero_width_interval_not_nan():
+    found = summarize([1.0, 1.0, 1.0])
+    assert (found.ci_low, found.ci_high, found.std) == (1.0, 1.0, 0.0)
+
+
+def _runs(rows):
+    base = {"status": "FINISHED", "params.model.name": "numpy_mlp", "params.split.seed": "null",
+            "params.mlflow.tracking_uri": "sqlite:///a.db", "params.train.progress": "auto"}  # fmt: skip
+    return pd.DataFrame([{**base, **row} for row in rows])
+
+
+def test_grouping_puts_exactly_the_runs_that_differ_only_in_seed_together():
+    runs = _runs([
+        {"run_id": "a0", "params.seed": "0", "params.p": "0.2"},
+        {"run_id": "a1", "params.seed": "1", "params.p": "0.2",
+         "params.mlflow.tracking_uri": "sqlite:///b.db", "params.train.progress": "false"},
+        {"run_id": "b0", "params.seed": "0", "params.p": "0.4"},
+        {"run_id": "c0", "params.seed": "0", "params.p": "0.2", "params.split.seed": "0"},
+        {"run_id": "c1", "params.seed": "1", "params.p": "0.2", "params.split.seed": "0"},
+        {"run_id": "d0", "params.seed": "0", "params.p": "0.2", "params.model.name": "sklearn_mlp"},
+    ])  # fmt: skip
+    groups = runs.groupby(configurations(runs))["run_id"].apply(sorted).tolist()
+    assert sorted(groups) == [["a0", "a1"], ["b0"], ["c0", "c1"], ["d0"]]
+    # A param one run lacks separates it too (never group different configurations).
+    lacking = _runs([{"run_id": "x", "params.seed": "0"}, {"run_id": "y", "params.seed": "1"}])
+    lacking.loc[1, "params.extra"] = "1"
+    assert configurations(lacking).nunique() == 2
+
+
+def test_seed_table_pairs_probe_and_control_of_the_same_seed():
+    rows = []
+    for seed, (probe, control, fit_p, fit_c) in enumerate([(0.1, 0.9, 60, 20), (0.2, 0.95, 90, 30)]):
+        for arm, acc, fit in (("probe", probe, fit_p), ("control", control, fit_c)):
+            rows.append({"run_id": f"{arm}{seed}", "params.seed": str(seed), "tags.arm": arm,
+                         "tags.mlflow.parentRunId": f"job{seed}", "metrics.test_accuracy": acc,
+                         "metrics.epochs_to_fit": fit, "metrics.train_accuracy": 1.0})  # fmt: skip
+    table = seed_table(_runs(rows))
+    assert table["run_id"].tolist() == ["job0", "job1"]
+    assert "train_accuracy" not in table and "probe_train_accuracy" not in table  # curves
+    assert table["probe_minus_control_test_accuracy"].tolist() == pytest.approx([-0.8, -0.75])
+    assert table["epochs_to_fit_ratio"].tolist() == pytest.approx([3.0, 3.0])
+    summary = aggregate(table)[0]
+    assert summary["probe_minus_control_test_accuracy"].mean == pytest.approx(-0.775)
+    diffs = [-0.8, -0.75]  # the paired t interval is the one-sample interval of the differences
+    low, high = stats.t.interval(0.95, 1, loc=np.mean(diffs), scale=stats.sem(diffs))
+    found = summary["probe_minus_control_test_accuracy"]
+    assert (found.ci_low, found.ci_high) == pytest.approx((low, high))
+    assert summary["control_test_accuracy"].n == 2
+
+
+def test_band_averages_seeds_and_holds_early_stoppers_at_their_last_value():
+    mean, low, high = band([[0.5, 1.0], [0.5, 0.8, 0.9]])
+    assert mean.tolist() == pytest.approx([0.5, 0.9, 0.95])
+    assert low[0] == high[0] == 0.5  # both seeds equal: no width
+    assert low[1] < 0.9 < high[1]
+    single = band([[0.1, 0.2]])
+    assert single[1].tolist() == single[2].tolist() == [0.1, 0.2]
