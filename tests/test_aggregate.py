@@ -71,8 +71,13 @@ def test_equal_values_give_a_zero_width_interval_not_nan():
 
 
 def _runs(rows):
-    base = {"status": "FINISHED", "params.model.name": "numpy_mlp", "params.split.seed": "null",
-            "params.mlflow.tracking_uri": "sqlite:///a.db", "params.train.progress": "auto"}  # fmt: skip
+    base = {
+        "status": "FINISHED",
+        "params.model.name": "numpy_mlp",
+        "params.split.seed": "null",
+        "params.mlflow.tracking_uri": "sqlite:///a.db",
+        "params.train.progress": "auto",
+    }
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
@@ -96,7 +101,8 @@ def test_grouping_puts_exactly_the_runs_that_differ_only_in_seed_together():
 
 def test_seed_table_pairs_probe_and_control_of_the_same_seed():
     rows = []
-    for seed, (probe, control, fit_p, fit_c) in enumerate([(0.1, 0.9, 60, 20), (0.2, 0.95, 90, 30)]):
+    draws = [(0.1, 0.9, 60, 20), (0.2, 0.95, 90, 30)]  # probe, control accuracy; epochs to fit
+    for seed, (probe, control, fit_p, fit_c) in enumerate(draws):
         for arm, acc, fit in (("probe", probe, fit_p), ("control", control, fit_c)):
             rows.append({"run_id": f"{arm}{seed}", "params.seed": str(seed), "tags.arm": arm,
                          "tags.mlflow.parentRunId": f"job{seed}", "metrics.test_accuracy": acc,

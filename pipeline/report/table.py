@@ -27,7 +27,10 @@ def leaf_runs(runs: pd.DataFrame, parent_id: str | None = None) -> pd.DataFrame:
 
     With ``parent_id``, only its descendants (a sweep's jobs, or the probe/control arms of
     each job); else every leaf of ``runs`` except sweep parents still waiting for children.
+    A sweep's aggregate runs (``memlab.sweep=aggregate``) are never leaves.
     """
+    if SWEEP_TAG in runs:  # a configuration's aggregate over seeds trained nothing itself
+        runs = runs[runs[SWEEP_TAG].ne("aggregate")]
     parents = runs[PARENT_TAG] if PARENT_TAG in runs else pd.Series(None, index=runs.index)
     has_children = runs["run_id"].isin(set(parents.dropna()))
     if parent_id is None:
