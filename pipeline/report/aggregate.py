@@ -113,7 +113,8 @@ def config_params(runs: pd.DataFrame) -> list[str]:
 
 
 def configurations(runs: pd.DataFrame) -> pd.Series:
-    """Each run's configuration as a number, 0, 1, ... in order of first appearance.
+    """Each run's configuration as a number, 0, 1, ... (in the sorted order of the params, so
+    the same runs are numbered alike whatever their order).
 
     Two runs share one exactly when every configuration param is equal (a param one run has
     and the other lacks counts as different); the seed alone never separates them.
@@ -123,7 +124,7 @@ def configurations(runs: pd.DataFrame) -> pd.Series:
         return pd.Series(0, index=runs.index, name=CONFIG)
     keys = runs[columns].astype(object).where(runs[columns].notna(), "<absent>")
     return pd.Series(
-        pd.factorize(pd.Series(list(map(tuple, keys.to_numpy())), index=runs.index))[0],
+        pd.factorize(pd.Series(list(map(tuple, keys.astype(str).to_numpy()))), sort=True)[0],
         index=runs.index,
         name=CONFIG,
     )
