@@ -128,3 +128,91 @@ def test_band_averages_seeds_and_holds_early_stoppers_at_their_last_value():
     assert low[1] < 0.9 < high[1]
     single = band([[0.1, 0.2]])
     assert single[1].tolist() == single[2].tolist() == [0.1, 0.2]
+
+
+def _store_with_seeds(root, accuracies):
+    """A sweep parent with one probe/control job per seed, logged straight with the client."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    exp = client.create_experiment("memlab", artifact_location=(root / "artifacts").as_uri())
+    sweep = client.create_run(exp, run_name="sweep", tags={"memlab.sweep": "parent"}).info.run_id
+    for seed, (probe, control) in enumerate(accuracies):
+        job = client.create_run(exp, tags={"mlflow.parentRunId": sweep}).info.run_id
+        for arm, accuracy in (("probe", probe), ("control", control)):
+            tags = {"mlflow.parentRunId": job, "arm": arm}
+            run = client.create_run(exp, run_name=f"s{seed}-{arm}", tags=tags).info.run_id
+            params = {"seed": str(seed), "probe.labels.fraction": "1.0", "model.name": "numpy_mlp"}
+            client.log_batch(
+                run,
+                params=[Param(k, v) for k, v in params.items()],
+                metrics=[Metric("test_accuracy", accuracy, 0, 0)],
+            )
+            client.set_terminated(run)
+        client.set_terminated(job)
+    client.set_terminated(sweep)
+    return uri, sweep
+
+
+@pytest.mark.slow
+def test_report_table_shows_mean_and_interval_for_several_seeds(tmp_path, capsys):
+    from pipeline.report.cli import main
+
+    draws = [(0.10, 0.95), (0.12, 0.96), (0.08, 0.97)]
+    uri, sweep = _store_with_seeds(tmp_path, draws)
+    out = tmp_path / "out"
+    assert main(["--tracking-uri", uri, "--parent", sweep, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    probe = summarize([p for p, _ in draws])
+    difference = summarize([p - c for p, c in draws])
+    assert probe.text() in printed and difference.text() in printed
+    assert f"± {probe.half_width:.3f} (3)" in printed
+    grouped = pd.read_csv(out / "table.csv")
+    assert grouped.set_index("arm").loc["probe", "test_accuracy"] == probe.text()
+    assert grouped.set_index("arm").loc["probe", "test_accuracy_ci_low"] == pytest.approx(
+        probe.ci_low
+    )
+    paired = pd.read_csv(out / "paired.csv")
+    assert paired["probe_minus_control_test_accuracy"].item() == difference.text()
+    assert len(pd.read_csv(out / "table_seeds.csv")) == 6  # the raw runs, one per seed and arm
+    assert (out / "curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_aggregate_sweep_writes_the_interval_on_the_parent(tmp_path):
+    import mlflow
+
+    from pipeline.tracking.aggregate import aggregate_sweep
+
+    draws = [(0.10, 0.95), (0.12, 0.96), (0.08, 0.97), (0.11, 0.90)]
+    uri, sweep = _store_with_seeds(tmp_path, draws)
+    mlflow.set_tracking_uri(uri)
+    written = aggregate_sweep(sweep)
+    assert list(written) == [sweep]
+    parent = mlflow.MlflowClient().get_run(sweep).data
+    control = summarize([c for _, c in draws])
+    assert parent.metrics["n_seeds"] == 4
+    assert parent.metrics["control_test_accuracy_mean"] == pytest.approx(control.mean)
+    assert parent.metrics["control_test_accuracy_ci_low"] == pytest.approx(control.ci_low)
+    assert parent.metrics["control_test_accuracy_ci_high"] == pytest.approx(control.ci_high)
+    assert parent.metrics["control_test_accuracy_std"] == pytest.approx(control.std)
+    assert "probe_minus_control_test_accuracy_ci_low" in parent.metrics
+    assert parent.tags["memlab.seeds"] == "0,1,2,3"
+    assert parent.tags["memlab.interval"].startswith("95% Student t over 4 seeds")
+
+
+@pytest.mark.slow
+def test_one_seed_sweep_says_there_is_no_interval(tmp_path):
+    import mlflow
+
+    from pipeline.tracking.aggregate import aggregate_sweep
+
+    uri, sweep = _store_with_seeds(tmp_path, [(0.1, 0.9)])
+    mlflow.set_tracking_uri(uri)
+    aggregate_sweep(sweep)
+    parent = mlflow.MlflowClient().get_run(sweep).data
+    assert parent.metrics["n_seeds"] == 1 and "probe_test_accuracy_mean" in parent.metrics
+    assert not [m for m in parent.metrics if m.endswith(("_ci_low", "_ci_high", "_std"))]
+    assert parent.tags["memlab.interval"].startswith("none: one seed")
