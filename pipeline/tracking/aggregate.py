@@ -47,6 +47,9 @@ def aggregate_sweep(parent_run_id: str) -> dict[str, str]:
     runs = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], output_format="pandas")
     leaves = leaf_runs(runs, parent_run_id) if not runs.empty else runs
     finished = leaves[leaves["status"] == "FINISHED"] if not leaves.empty else leaves
+    left_out = len(leaves) - len(finished)
+    if left_out:
+        store.set_tags(parent_run_id, {"memlab.left_out": f"{left_out} run(s) not FINISHED"})
     if finished.empty:
         store.set_tags(parent_run_id, {"memlab.aggregate": "none: no job finished"})
         return {}
