@@ -216,3 +216,21 @@ def test_one_seed_sweep_says_there_is_no_interval(tmp_path):
     assert parent.metrics["n_seeds"] == 1 and "probe_test_accuracy_mean" in parent.metrics
     assert not [m for m in parent.metrics if m.endswith(("_ci_low", "_ci_high", "_std"))]
     assert parent.tags["memlab.interval"].startswith("none: one seed")
+
+
+def test_sweep_figure_draws_the_interval_over_seeds_as_error_bars():
+    from pipeline.report.sweep_figures import report_figures
+
+    accuracies = {"0.0": [0.95, 0.97, 0.96], "1.0": [0.10, 0.08, 0.13]}
+    rows = [
+        {"run": f"p{p}-s{s}", "probe.labels.fraction": p, "seed": str(s), "status": "FINISHED",
+         "final_train_accuracy": 1.0, "test_accuracy": a, "epochs_to_fit": np.nan,
+         "epochs": 10.0, "fit_seconds": 1.0, "run_id": f"{p}{s}"}
+        for p, values in accuracies.items() for s, a in enumerate(values)
+    ]  # fmt: skip
+    ax = report_figures(pd.DataFrame(rows))["accuracy_vs_p.png"].axes[0]
+    test = next(c for c in ax.containers if c.get_label() == "test")
+    segments = test.lines[2][0].get_segments()  # one vertical bar per p: [(x, low), (x, high)]
+    for (x, low), (_, high) in segments:
+        found = summarize(accuracies["0.0" if x == 0.0 else "1.0"])
+        assert (high - low) / 2 == pytest.approx(found.half_width)
