@@ -189,8 +189,8 @@ def configuration_table(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
             for name in PAIRED:
                 row |= _cells(name, summary.get(name) or summarize([]))
             paired.append(row)
-    order = [*varied, *(["arm"] if arms != [None] else [])]
-    return _sorted(pd.DataFrame(results), order), _sorted(pd.DataFrame(paired), varied)
+    # Sorted by the varied params; within a configuration the probe comes before its control.
+    return _sorted(pd.DataFrame(results), varied), _sorted(pd.DataFrame(paired), varied)
 
 
 def _parent(runs: pd.DataFrame) -> pd.Series:
