@@ -28,6 +28,7 @@ CONSTRAINTS = {
     "split.train": Number(low=0, high=1, low_open=True, high_open=True),
     "split.val": Number(low=0, high=1, low_open=True, high_open=True),
     "split.test": Number(low=0, high=1, low_open=True, high_open=True),
+    "split.seed": Optional(Number(low=0, integer=True)),  # null: the split follows ``seed``
     "model.name": Choice(MODELS),
     **{f"model.{key}": c for key, c in HYPERPARAMETERS.items() if key != "random_state"},
     "model.learning_rate": Optional(HYPERPARAMETERS["learning_rate"]),  # null: by the loss
@@ -131,15 +132,23 @@ class DataSettings:
 
 @dataclass(frozen=True)
 class SplitSettings:
+    """Stratified fractions, and the seed of the split: None follows the run's ``seed``.
+
+    A fixed ``seed`` holds the split while the run's seed varies everything else
+    (initialisation, batch order, label corruption, noise).
+    """
+
     train: float
     val: float
     test: float
+    seed: int | None = None
 
     @classmethod
     def from_config(cls, section: dict) -> SplitSettings:
         validate(section, "split.")
-        check_fractions(**section)
-        return cls(**{k: float(v) for k, v in section.items()})
+        fractions = {k: float(section[k]) for k in ("train", "val", "test")}
+        check_fractions(**fractions)
+        return cls(**fractions, seed=section.get("seed"))
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,15 @@ class RunSettings:
     probe: ProbeSettings
     mlflow: TrackingSettings
     numerics: NumericsSettings = NumericsSettings()  # checked by pipeline.numerics itself
+
+    def randomness(self) -> str:
+        """Which random choices the run's ``seed`` varies (the ``randomness`` tag)."""
+        varied = "init, batch order" + (", labels" if self.probe.labels.fraction > 0 else "")
+        varied += ", inputs" if self.probe.inputs != "none" else ""
+        varied += ", noise" if self.probe.noise.n > 0 else ""
+        if self.split.seed is None:
+            return f"split, {varied}"
+        return f"{varied} (split fixed: split.seed={self.split.seed})"
 
     @classmethod
     def from_config(cls, cfg: dict) -> RunSettings:

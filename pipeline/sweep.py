@@ -5,7 +5,8 @@ creates the parent run, in the launching process, and hands its id to the jobs t
 environment (``MEMLAB_SWEEP_PARENT``), which the basic launcher's in-process jobs and the joblib
 launcher's worker processes (started afterwards) both inherit. Creating the parent first also
 creates the SQLite store before parallel jobs race for it. When the sweep ends the parent is
-FINISHED if every child finished, else FAILED.
+FINISHED if every child finished, else FAILED, and the runs that differ only in their seed
+are aggregated (means and 95% intervals, ``pipeline.tracking.aggregate``).
 """
 
 from __future__ import annotations
@@ -59,9 +60,12 @@ class SweepParent(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from pipeline.tracking import store as tracking
+        from pipeline.tracking.aggregate import record_sweep_aggregates as aggregate_seeds
 
         parent = os.environ.pop(PARENT_ENV, None)
         if parent:
             tracking.close_parent(parent)
+            for line in aggregate_seeds(parent):  # pipeline/tracking/aggregate.py
+                print(line)
             report = f"python -m pipeline.report --parent {parent}"
             print(f"sweep {parent}: compare its runs with {report}")

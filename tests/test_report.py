@@ -132,7 +132,11 @@ def _is_png(path: Path) -> bool:
 def test_label_noise_sweep_report_has_table_files_and_figures(store, tmp_path, capsys):
     code, out = _report(store, tmp_path, "--parent", store.runs["labels"])
     assert code == 0
-    table = pd.read_csv(out / "table.csv")
+    grouped = pd.read_csv(out / "table.csv")  # one configuration per p, each of one seed
+    assert grouped["probe.labels.fraction"].tolist() == [0.0, 0.5, 1.0]
+    assert grouped["test_accuracy"].tolist() == ["0.970 (1)", "0.550 (1)", "0.090 (1)"]
+    assert grouped["n_seeds"].tolist() == [1, 1, 1] and grouped["test_accuracy_ci_low"].isna().all()
+    table = pd.read_csv(out / "table_seeds.csv")  # the runs themselves
     assert list(table.columns) == [
         "run", "probe.labels.fraction", "final_train_accuracy", "test_accuracy",
         "epochs_to_fit", "epochs", "fit_seconds", "status", "run_id",
@@ -152,8 +156,8 @@ def test_label_noise_sweep_report_has_table_files_and_figures(store, tmp_path, c
     assert not list(out.glob("*width*"))
 
     printed = capsys.readouterr().out
-    assert printed.index("p0.0") < printed.index("p0.5") < printed.index("p1.0")
-    assert "0.970" in printed and "wrote" in printed
+    assert printed.index("0.970 (1)") < printed.index("0.550 (1)") < printed.index("0.090 (1)")
+    assert "± " not in printed.split("\n", 1)[1] and "wrote" in printed  # one seed: none
 
 
 def test_latest_sweep_is_the_newest_parent_and_names_the_default_directory(
@@ -162,15 +166,16 @@ def test_latest_sweep_is_the_newest_parent_and_names_the_default_directory(
     monkeypatch.chdir(tmp_path)
     assert main(["--tracking-uri", store.uri, "--latest-sweep"]) == 0
     out = tmp_path / "reports" / "label_noise_sweep-sweep-numpy_mlp"
-    table = pd.read_csv(out / "table.csv")
+    table = pd.read_csv(out / "table_seeds.csv")
     assert sorted(table["run_id"]) == sorted(store.runs[f"p={p}"] for p in LABEL_SWEEP)
 
 
 def test_width_sweep_sorts_widths_numerically_and_plots_against_width(store, tmp_path):
     code, out = _report(store, tmp_path, "--parent", store.runs["width"])
     assert code == 0
-    table = pd.read_csv(out / "table.csv")
-    assert table["model.hidden_layer_sizes"].tolist() == ["[16]", "[128]"]  # not as text
+    for name in ("table.csv", "table_seeds.csv"):
+        table = pd.read_csv(out / name)
+        assert table["model.hidden_layer_sizes"].tolist() == ["[16]", "[128]"]  # not as text
     assert _is_png(out / "accuracy_vs_width.png") and _is_png(out / "epochs_to_fit_vs_width.png")
     assert not list(out.glob("*_vs_p.png"))
 
@@ -178,7 +183,7 @@ def test_width_sweep_sorts_widths_numerically_and_plots_against_width(store, tmp
 def test_experiment_report_lists_leaf_runs_with_arms_and_marks_failures(store, tmp_path, capsys):
     code, out = _report(store, tmp_path, "--experiment", "memlab")
     assert code == 0
-    table = pd.read_csv(out / "table.csv", keep_default_na=False, na_values=[""])
+    table = pd.read_csv(out / "table_seeds.csv", keep_default_na=False, na_values=[""])
     parents = {store.runs[k] for k in ("width", "labels", "pair")}
     assert len(table) == len(WIDTH_SWEEP) + len(LABEL_SWEEP) + 2 + 1
     assert not parents & set(table["run_id"])

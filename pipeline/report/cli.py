@@ -1,16 +1,20 @@
-"""``python -m pipeline.report``: compare runs in a table and in figures.
+"""``python -m pipeline.report``: compare runs in a table and in figures, seeds aggregated.
 
 Given an MLflow experiment, or a parent run (a sweep's parent; its children name it in their
-``mlflow.parentRunId`` tag), the report takes the *leaf* runs (those that trained a model),
-finds the params that differ between them and sets those against train and test accuracy,
-epochs to fit, epochs and fit time. It prints the table and writes ``table.md``,
-``table.csv`` and, when ``probe.labels.fraction`` varies, accuracy and epochs to fit against
-p (the shape of Zhang et al. 2017, Fig. 1; ``*_vs_p.png``); when the width of one-layer
-networks varies, the same against width (``*_vs_width.png``). Runs that did not finish are
-listed, marked ``*``, and left out of the figures. Choosing runs and the table
-(:mod:`pipeline.report.table`) and the figures (:mod:`pipeline.report.sweep_figures`) are pure
-functions of ``mlflow.search_runs``' DataFrame; here ``_select`` and ``main`` query MLflow
-and write the files.
+``mlflow.parentRunId`` tag), the report takes the *leaf* runs (those that trained a model) and
+groups them by configuration (runs that differ only in ``seed``;
+:mod:`pipeline.report.aggregate`). It prints, and writes as ``table.md`` and ``table.csv``, one
+row per configuration (and arm) with the params that differ and each result as
+``mean ± half-width (n)``, the 95% Student-t interval over seeds (no interval with one seed);
+for probe/control runs also the paired comparisons of the same seed (``paired.csv``). The runs
+themselves, one row per seed, are in ``table_seeds.csv``. Figures: when
+``probe.labels.fraction`` varies, accuracy and epochs to fit against p (the shape of Zhang et
+al. 2017, Fig. 1; ``*_vs_p.png``); when the width of one-layer networks varies, the same
+against width (``*_vs_width.png``), with error bars over seeds; and ``curves.png``, accuracy
+per epoch as mean and band. Runs that did not finish are listed and left out of the means and
+figures. Choosing runs and the tables (:mod:`pipeline.report.table`) and the figures
+(:mod:`pipeline.report.sweep_figures`, :mod:`pipeline.report.band_figures`) are pure functions
+of ``mlflow.search_runs``' DataFrame; here ``main`` queries MLflow and writes the files.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import MemlabError
-from pipeline.report.table import build_table, display_table, markdown
+from pipeline.report.table import (
+    build_table,
+    configuration_table,
+    display_table,
+    markdown,
+    shown_columns,
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -41,25 +51,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# Per-epoch curves are drawn when a report compares at most this many runs.
+# Per-epoch curves are drawn when a report compares at most this many configurations (x arms).
 MAX_CURVES = 12
 
 
-def _histories(table: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
-    """Each run's per-epoch train and validation accuracy, keyed by a short label."""
-    from pipeline.report.sweep_figures import short_labels
+def _band_groups(runs: pd.DataFrame) -> dict[str, dict[str, list[list[float]]]] | None:
+    """Each finished configuration's (and arm's) per-epoch curves, one per seed, by label."""
+    from pipeline.report.aggregate import config_params, describe
+    from pipeline.report.band_figures import CURVE_METRICS
+    from pipeline.report.table import varied_params
     from pipeline.tracking.query import metric_histories
 
-    metrics = ("train_accuracy", "val_accuracy")
-    found = metric_histories(list(table["run_id"]), metrics)
-    labels = short_labels(list(table["run"]))
-    return {label: found[run_id] for label, run_id in zip(labels, table["run_id"], strict=True)}
+    done = runs[runs["status"] == "FINISHED"]
+    keys = set(config_params(done))
+    varied = [k for k in varied_params(done) if f"params.{k}" in keys]
+    arms = done["tags.arm"] if "tags.arm" in done else pd.Series(None, index=done.index)
+    labels = {}
+    for index, row in done.iterrows():
+        name = describe({k: row[f"params.{k}"] for k in varied}, varied)
+        arm = arms[index] if pd.notna(arms[index]) else ""
+        labels[row["run_id"]] = " ".join(part for part in (name, arm) if part) or "all seeds"
+    if not labels or len(set(labels.values())) > MAX_CURVES:
+        return None
+    found = metric_histories(list(labels), CURVE_METRICS)
+    groups: dict[str, dict[str, list[list[float]]]] = {}
+    for run_id, label in labels.items():
+        for metric, values in found[run_id].items():
+            groups.setdefault(label, {}).setdefault(metric, []).append(values)
+    return groups
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the report; 0 on success, 1 with one line on stderr for a problem to fix."""
+    from pipeline.report.aggregate import configurations
+    from pipeline.report.band_figures import curves_with_bands
     from pipeline.report.canvas import save_figure
-    from pipeline.report.sweep_figures import curves_by_run, report_figures
+    from pipeline.report.sweep_figures import report_figures
     from pipeline.tracking.query import find_runs, use_store
 
     args = parse_args(argv)
@@ -70,23 +97,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     table = build_table(runs)
-    shown = display_table(table)
+    grouped, paired = configuration_table(runs)
     out = args.out or Path("reports") / name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(markdown(shown))
-    table.to_csv(out / "table.csv", index=False)
-    written = ["table.md", "table.csv"]
+    (out / "table.md").write_text(markdown(shown_columns(grouped)) if len(grouped) else "")
+    grouped.to_csv(out / "table.csv", index=False)
+    table.to_csv(out / "table_seeds.csv", index=False)
+    written = ["table.md", "table.csv", "table_seeds.csv"]
+    if len(paired):
+        paired.to_csv(out / "paired.csv", index=False)
+        written.append("paired.csv")
     for file_name, fig in report_figures(table).items():
         save_figure(fig, out / file_name)
         written.append(file_name)
-    if len(table) <= MAX_CURVES:
-        save_figure(curves_by_run(_histories(table)), out / "curves.png")
+    groups = _band_groups(runs)
+    if groups:
+        title = "accuracy per epoch: mean over seeds, 95% band"
+        save_figure(curves_with_bands(groups, title=title), out / "curves.png")
         written.append("curves.png")
-    print(f"{name}: {len(table)} runs")
-    print(shown.to_string(index=False))
-    unfinished = int((table["status"] != "FINISHED").sum())
-    if unfinished:
-        print(f"* {unfinished} run(s) not FINISHED: listed, left out of the figures")
+    n_configs = configurations(runs[runs["status"] == "FINISHED"]).nunique()
+    print(f"{name}: {len(table)} runs, {n_configs} configuration(s); mean ± 95% half-width (n)")
+    if len(grouped):
+        print(shown_columns(grouped).fillna("-").to_string(index=False))
+    if len(paired):
+        print("paired, probe vs control of the same seed (difference, ratio):")
+        print(shown_columns(paired).fillna("-").to_string(index=False))
+    unfinished = table[table["status"] != "FINISHED"]
+    if len(unfinished):
+        print(f"* {len(unfinished)} run(s) not FINISHED, left out of the means and figures:")
+        print(display_table(unfinished).to_string(index=False))
     print(f"wrote {out}: {', '.join(written)}")
     return 0
 

@@ -2,7 +2,8 @@
 
 :func:`report_figures` turns the finished runs of a :func:`pipeline.report.table.build_table`
 table into one figure per swept quantity and panel: against the label-noise fraction p (the
-shape of Zhang et al. 2017, Fig. 1) and against the width of one-layer networks.
+shape of Zhang et al. 2017, Fig. 1) and against the width of one-layer networks; the seeds
+of each point are averaged, with the 95% interval of the mean as an error bar.
 :func:`metric_vs` is the plot underneath. Figures are pyplot-free (see
 :mod:`pipeline.report.canvas`); :mod:`pipeline.report` saves them.
 """
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipeline.report.aggregate import summarize
 from pipeline.report.canvas import as_float, new_figure
 from pipeline.report.table import METRICS
 
@@ -30,6 +32,8 @@ def metric_vs(
     ylabel: str,
     title: str = "",
     logx: bool = False,
+    errors: Mapping[str, Sequence[float | None]] | None = None,
+    styles: Mapping[str, Mapping] | None = None,
 ) -> Figure:
     """Plot several metrics against one swept quantity (lines with markers).
 
@@ -43,6 +47,11 @@ def metric_vs(
         Axis labels and axes title.
     logx : bool
         Use a logarithmic x axis (e.g. for widths 16, 32, ..., 1024).
+    errors : mapping of str to sequence of float, optional
+        Per series, the half-width of each point's 95% interval over seeds, drawn as an error
+        bar (NaN/``None``: no bar, e.g. one seed).
+    styles : mapping of str to dict, optional
+        Per series, extra line properties (``color``, ``linestyle``).
 
     Returns
     -------
@@ -58,7 +67,14 @@ def metric_vs(
             raise ValueError(
                 f"series {label!r} has {y_values.size} values for {x_values.size} x values"
             )
-        ax.plot(x_values, y_values, marker="o", label=label)
+        style = dict((styles or {}).get(label, {}))
+        bars = (errors or {}).get(label)
+        if bars is None:
+            ax.plot(x_values, y_values, marker="o", label=label, **style)
+        else:
+            ax.errorbar(
+                x_values, y_values, yerr=as_float(bars), marker="o", capsize=3, label=label, **style
+            )
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
@@ -87,27 +103,31 @@ def _sweep_figure(done, x, others, metrics: dict[str, str], **labels):
     """``metrics`` (column -> legend label) against ``x``, one line per metric and group.
 
     Groups are the combinations of the ``others`` columns (e.g. arm, model); repeats within a
-    group (seeds) are averaged, and a group without a run at some x has a gap there. A group
-    keeps one colour, each metric its own line style.
+    group (seeds) are averaged, with an error bar for the 95% interval of the mean (none for
+    one seed), and a group without a run at some x has a gap there. A group keeps one colour,
+    each metric its own line style.
     """
     xs = np.sort(x.unique())
     metrics = {m: label for m, label in metrics.items() if done[m].notna().any()}
     groups = done.groupby(others, dropna=False, sort=True) if others else [((), done)]
     series: dict[str, list[float]] = {}
-    for values, rows in groups:
+    errors: dict[str, list[float]] = {}
+    styles: dict[str, dict] = {}
+    for i, (values, rows) in enumerate(groups):
         pairs = zip(others, values if isinstance(values, tuple) else (values,), strict=True)
         group = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in pairs if pd.notna(v))
-        for metric, label in metrics.items():
-            means = rows[metric].groupby(x[rows.index]).mean().reindex(xs)
-            series[f"{label} ({group})" if group else label] = means.tolist()
+        for j, (metric, label) in enumerate(metrics.items()):
+            by_x = rows[metric].groupby(x[rows.index])
+            name = f"{label} ({group})" if group else label
+            series[name] = by_x.mean().reindex(xs).tolist()
+            half = by_x.agg(lambda v: summarize(v).half_width or np.nan).reindex(xs)
+            errors[name] = half.astype(float).tolist()
+            if others:
+                styles[name] = {"color": f"C{i % 10}", "linestyle": ("-", "--", ":")[j % 3]}
     if not series:
         return None
-    fig = metric_vs(xs, series, **labels)
+    fig = metric_vs(xs, series, errors=errors, styles=styles, **labels)
     ax = fig.axes[0]
-    if others:
-        for i, line in enumerate(ax.get_lines()):
-            line.set_color(f"C{i // len(metrics)}")
-            line.set_linestyle(("-", "--", ":")[i % len(metrics) % 3])
     if len(series) > 2:  # keep the legend off the data
         fig.set_size_inches(10.0, 4.0)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")

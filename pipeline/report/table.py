@@ -27,7 +27,10 @@ def leaf_runs(runs: pd.DataFrame, parent_id: str | None = None) -> pd.DataFrame:
 
     With ``parent_id``, only its descendants (a sweep's jobs, or the probe/control arms of
     each job); else every leaf of ``runs`` except sweep parents still waiting for children.
+    A sweep's aggregate runs (``memlab.sweep=aggregate``) are never leaves.
     """
+    if SWEEP_TAG in runs:  # a configuration's aggregate over seeds trained nothing itself
+        runs = runs[runs[SWEEP_TAG].ne("aggregate")]
     parents = runs[PARENT_TAG] if PARENT_TAG in runs else pd.Series(None, index=runs.index)
     has_children = runs["run_id"].isin(set(parents.dropna()))
     if parent_id is None:
@@ -132,3 +135,86 @@ def plain_markdown(shown: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("---" for _ in shown.columns) + "|")
     return "\n".join(lines) + "\n"
+
+
+# Decimals shown for each result; the rest get 3.
+DIGITS = {"epochs_to_fit": 0, "epochs": 0, "fit_seconds": 1, "epochs_to_fit_ratio": 2}
+
+
+def configuration_table(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The finished runs grouped by configuration: ``(results, paired)``, one row per group.
+
+    Parameters
+    ----------
+    runs : DataFrame, one row per leaf run (as for :func:`build_table`)
+
+    Returns
+    -------
+    results : DataFrame
+        One row per configuration and arm: the varied configuration params (the logged text),
+        ``arm`` when some run has one, ``n_seeds``, then per metric of ``METRICS`` the text
+        ``mean ± half-width (n)`` (:meth:`~pipeline.report.aggregate.Summary.text`; ``n``
+        seeds measured it) and the numbers ``<metric>_mean``, ``_ci_low``, ``_ci_high``.
+    paired : DataFrame
+        One row per configuration with a probe and a control: the varied params and, per
+        comparison of :data:`~pipeline.report.aggregate.PAIRED` (probe minus control test
+        accuracy, epochs-to-fit ratio), the same text and numbers over the seed pairs.
+    """
+    from pipeline.report.aggregate import PAIRED, aggregate, config_params, seed_table, summarize
+
+    done = runs[runs["status"] == "FINISHED"]
+    if done.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    seeds = seed_table(done)
+    keys = set(config_params(done))
+    varied = [k for k in varied_params(done) if f"params.{k}" in keys]
+    arms = done["tags.arm"].dropna().unique() if "tags.arm" in done else []
+    arms = sorted(arms, key=lambda a: (a != "probe", a)) or [None]
+    results, paired = [], []
+    for config, summary in aggregate(seeds).items():
+        first = seeds[seeds["config"] == config].iloc[0]
+        params = done.loc[done["run_id"].eq(first["run_id"]) | _parent(done).eq(first["run_id"])]
+        base = {k: params.iloc[0][f"params.{k}"] for k in varied}
+        n_seeds = int((seeds["config"] == config).sum())
+        for arm in arms:
+            prefix = f"{arm}_" if arm else ""
+            if arm and not any(name.startswith(prefix) for name in summary):
+                continue
+            row = {**base, **({"arm": arm} if arm else {}), "n_seeds": n_seeds}
+            for metric in METRICS:
+                row |= _cells(metric, summary.get(prefix + metric) or summarize([]))
+            results.append(row)
+        if any(name in summary for name in PAIRED):
+            row = {**base, "n_seeds": n_seeds}
+            for name in PAIRED:
+                row |= _cells(name, summary.get(name) or summarize([]))
+            paired.append(row)
+    # Sorted by the varied params; within a configuration the probe comes before its control.
+    return _sorted(pd.DataFrame(results), varied), _sorted(pd.DataFrame(paired), varied)
+
+
+def _parent(runs: pd.DataFrame) -> pd.Series:
+    return runs[PARENT_TAG] if PARENT_TAG in runs else pd.Series(None, index=runs.index)
+
+
+def _cells(name: str, summary) -> dict:
+    """``name``'s text and numbers for one row."""
+    return {
+        name: summary.text(DIGITS.get(name, 3)),
+        f"{name}_mean": summary.mean,
+        f"{name}_ci_low": summary.ci_low if summary.ci_low is not None else np.nan,
+        f"{name}_ci_high": summary.ci_high if summary.ci_high is not None else np.nan,
+    }
+
+
+def _sorted(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    columns = [c for c in columns if c in table]
+    if columns:
+        table = table.sort_values(columns, key=_ranks, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def shown_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A grouped table for people: the params, arm, ``n_seeds`` and the text columns only."""
+    numbers = tuple(f"_{part}" for part in ("mean", "ci_low", "ci_high"))
+    return table[[c for c in table.columns if not c.endswith(numbers)]]

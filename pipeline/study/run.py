@@ -68,7 +68,7 @@ class StudyObserver:
 
 
 def load_data(data: DataSettings, split: SplitSettings, seed: int) -> tuple[Dataset, Splits]:
-    """Load the dataset and split it, stratified and seeded by ``seed``."""
+    """Load the dataset and split it, stratified and seeded by ``split.seed``, else ``seed``."""
     dataset = load_dataset(data.name, **data.options)
     splits = stratified_split(
         dataset.X,
@@ -76,7 +76,7 @@ def load_data(data: DataSettings, split: SplitSettings, seed: int) -> tuple[Data
         train=split.train,
         val=split.val,
         test=split.test,
-        seed=derive_seed(seed, "split"),
+        seed=derive_seed(seed if split.seed is None else split.seed, "split"),
         fixed_test=dataset.fixed_test,
     )
     return dataset, splits

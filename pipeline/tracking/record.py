@@ -144,6 +144,7 @@ def execute(
     resolved config (``config.yaml`` artifact); ``parent_run_id`` nests the run in a sweep.
     """
     store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
+    tags = {**tags, "randomness": settings.randomness()}  # what the seed varies in this run
     with store.run(name, tags=tags, parent_run_id=parent_run_id) as run_id:
         store.log_params(run_id, params)
         store.log_text(run_id, config_yaml, "config.yaml")

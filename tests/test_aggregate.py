@@ -1,0 +1,236 @@
+"""Seeds aggregated: intervals against hand-computed values and SciPy, and which runs group."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline.report.aggregate import (
+    aggregate,
+    band,
+    configurations,
+    seed_table,
+    summarize,
+)
+
+
+def test_summary_matches_hand_computed_values():
+    # mean 2, sample std 1, sem 1/sqrt(3); t(0.975, df=2) = 4.302653 (tables).
+    found = summarize([1.0, 2.0, 3.0])
+    half = 4.302653 / math.sqrt(3)
+    assert (found.n, found.mean, found.std) == (3, 2.0, 1.0)
+    assert found.ci_low == pytest.approx(2.0 - half, abs=1e-6)
+    assert found.ci_high == pytest.approx(2.0 + half, abs=1e-6)
+    assert found.text() == f"2.000 ± {half:.3f} (3)"
+    assert found.metrics("test_accuracy") == {
+        "test_accuracy_mean": 2.0,
+        "test_accuracy_std": 1.0,
+        "test_accuracy_ci_low": found.ci_low,
+        "test_accuracy_ci_high": found.ci_high,
+    }
+
+
+def test_summary_agrees_with_scipy_on_random_draws():
+    rng = np.random.default_rng(0)
+    for n in (2, 5, 17):
+        x = rng.normal(0.9, 0.05, size=n)
+        found = summarize(x)
+        low, high = stats.t.interval(0.95, n - 1, loc=x.mean(), scale=stats.sem(x))
+        assert (found.ci_low, found.ci_high) == pytest.approx((low, high), rel=1e-12)
+        assert found.std == pytest.approx(np.std(x, ddof=1))
+
+
+def test_interval_contains_the_mean_and_narrows_as_seeds_are_added():
+    rng = np.random.default_rng(1)
+    draws = rng.normal(0.5, 0.1, size=40)
+    widths = []
+    for n in (3, 10, 40):
+        found = summarize(draws[:n])
+        assert found.ci_low < found.mean < found.ci_high
+        widths.append(found.half_width)
+    assert widths[0] > widths[1] > widths[2]
+
+
+def test_one_seed_has_no_interval_and_says_so():
+    found = summarize([0.93])
+    assert (found.n, found.mean, found.std, found.ci_low, found.ci_high) == (
+        1, 0.93, None, None, None,
+    )  # fmt: skip
+    assert found.metrics("test_accuracy") == {"test_accuracy_mean": 0.93}
+    assert found.text() == "0.930 (1)"
+    assert summarize([np.nan, 0.5]).n == 1  # a seed that did not measure it does not count
+
+
+def test_equal_values_give_a_zero_width_interval_not_nan():
+    found = summarize([1.0, 1.0, 1.0])
+    assert (found.ci_low, found.ci_high, found.std) == (1.0, 1.0, 0.0)
+
+
+def _runs(rows):
+    base = {
+        "status": "FINISHED",
+        "params.model.name": "numpy_mlp",
+        "params.split.seed": "null",
+        "params.mlflow.tracking_uri": "sqlite:///a.db",
+        "params.train.progress": "auto",
+    }
+    return pd.DataFrame([{**base, **row} for row in rows])
+
+
+def test_grouping_puts_exactly_the_runs_that_differ_only_in_seed_together():
+    runs = _runs([
+        {"run_id": "a0", "params.seed": "0", "params.p": "0.2"},
+        {"run_id": "a1", "params.seed": "1", "params.p": "0.2",
+         "params.mlflow.tracking_uri": "sqlite:///b.db", "params.train.progress": "false"},
+        {"run_id": "b0", "params.seed": "0", "params.p": "0.4"},
+        {"run_id": "c0", "params.seed": "0", "params.p": "0.2", "params.split.seed": "0"},
+        {"run_id": "c1", "params.seed": "1", "params.p": "0.2", "params.split.seed": "0"},
+        {"run_id": "d0", "params.seed": "0", "params.p": "0.2", "params.model.name": "sklearn_mlp"},
+    ])  # fmt: skip
+    groups = runs.groupby(configurations(runs))["run_id"].apply(sorted).tolist()
+    assert sorted(groups) == [["a0", "a1"], ["b0"], ["c0", "c1"], ["d0"]]
+    # A param one run lacks separates it too (never group different configurations).
+    lacking = _runs([{"run_id": "x", "params.seed": "0"}, {"run_id": "y", "params.seed": "1"}])
+    lacking.loc[1, "params.extra"] = "1"
+    assert configurations(lacking).nunique() == 2
+
+
+def test_seed_table_pairs_probe_and_control_of_the_same_seed():
+    rows = []
+    draws = [(0.1, 0.9, 60, 20), (0.2, 0.95, 90, 30)]  # probe, control accuracy; epochs to fit
+    for seed, (probe, control, fit_p, fit_c) in enumerate(draws):
+        for arm, acc, fit in (("probe", probe, fit_p), ("control", control, fit_c)):
+            rows.append({"run_id": f"{arm}{seed}", "params.seed": str(seed), "tags.arm": arm,
+                         "tags.mlflow.parentRunId": f"job{seed}", "metrics.test_accuracy": acc,
+                         "metrics.epochs_to_fit": fit, "metrics.train_accuracy": 1.0})  # fmt: skip
+    table = seed_table(_runs(rows))
+    assert table["run_id"].tolist() == ["job0", "job1"]
+    assert "train_accuracy" not in table and "probe_train_accuracy" not in table  # curves
+    assert table["probe_minus_control_test_accuracy"].tolist() == pytest.approx([-0.8, -0.75])
+    assert table["epochs_to_fit_ratio"].tolist() == pytest.approx([3.0, 3.0])
+    summary = aggregate(table)[0]
+    assert summary["probe_minus_control_test_accuracy"].mean == pytest.approx(-0.775)
+    diffs = [-0.8, -0.75]  # the paired t interval is the one-sample interval of the differences
+    low, high = stats.t.interval(0.95, 1, loc=np.mean(diffs), scale=stats.sem(diffs))
+    found = summary["probe_minus_control_test_accuracy"]
+    assert (found.ci_low, found.ci_high) == pytest.approx((low, high))
+    assert summary["control_test_accuracy"].n == 2
+
+
+def test_band_averages_seeds_and_holds_early_stoppers_at_their_last_value():
+    mean, low, high = band([[0.5, 1.0], [0.5, 0.8, 0.9]])
+    assert mean.tolist() == pytest.approx([0.5, 0.9, 0.95])
+    assert low[0] == high[0] == 0.5  # both seeds equal: no width
+    assert low[1] < 0.9 < high[1]
+    single = band([[0.1, 0.2]])
+    assert single[1].tolist() == single[2].tolist() == [0.1, 0.2]
+
+
+def _store_with_seeds(root, accuracies):
+    """A sweep parent with one probe/control job per seed, logged straight with the client."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    exp = client.create_experiment("memlab", artifact_location=(root / "artifacts").as_uri())
+    sweep = client.create_run(exp, run_name="sweep", tags={"memlab.sweep": "parent"}).info.run_id
+    for seed, (probe, control) in enumerate(accuracies):
+        job = client.create_run(exp, tags={"mlflow.parentRunId": sweep}).info.run_id
+        for arm, accuracy in (("probe", probe), ("control", control)):
+            tags = {"mlflow.parentRunId": job, "arm": arm}
+            run = client.create_run(exp, run_name=f"s{seed}-{arm}", tags=tags).info.run_id
+            params = {"seed": str(seed), "probe.labels.fraction": "1.0", "model.name": "numpy_mlp"}
+            client.log_batch(
+                run,
+                params=[Param(k, v) for k, v in params.items()],
+                metrics=[Metric("test_accuracy", accuracy, 0, 0)],
+            )
+            client.set_terminated(run)
+        client.set_terminated(job)
+    client.set_terminated(sweep)
+    return uri, sweep
+
+
+@pytest.mark.slow
+def test_report_table_shows_mean_and_interval_for_several_seeds(tmp_path, capsys):
+    from pipeline.report.cli import main
+
+    draws = [(0.10, 0.95), (0.12, 0.96), (0.08, 0.97)]
+    uri, sweep = _store_with_seeds(tmp_path, draws)
+    out = tmp_path / "out"
+    assert main(["--tracking-uri", uri, "--parent", sweep, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    probe = summarize([p for p, _ in draws])
+    difference = summarize([p - c for p, c in draws])
+    assert probe.text() in printed and difference.text() in printed
+    assert f"± {probe.half_width:.3f} (3)" in printed
+    grouped = pd.read_csv(out / "table.csv")
+    assert grouped.set_index("arm").loc["probe", "test_accuracy"] == probe.text()
+    assert grouped.set_index("arm").loc["probe", "test_accuracy_ci_low"] == pytest.approx(
+        probe.ci_low
+    )
+    paired = pd.read_csv(out / "paired.csv")
+    assert paired["probe_minus_control_test_accuracy"].item() == difference.text()
+    assert len(pd.read_csv(out / "table_seeds.csv")) == 6  # the raw runs, one per seed and arm
+    assert (out / "curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_aggregate_sweep_writes_the_interval_on_the_parent(tmp_path):
+    import mlflow
+
+    from pipeline.tracking.aggregate import aggregate_sweep
+
+    draws = [(0.10, 0.95), (0.12, 0.96), (0.08, 0.97), (0.11, 0.90)]
+    uri, sweep = _store_with_seeds(tmp_path, draws)
+    mlflow.set_tracking_uri(uri)
+    written = aggregate_sweep(sweep)
+    assert list(written) == [sweep]
+    parent = mlflow.MlflowClient().get_run(sweep).data
+    control = summarize([c for _, c in draws])
+    assert parent.metrics["n_seeds"] == 4
+    assert parent.metrics["control_test_accuracy_mean"] == pytest.approx(control.mean)
+    assert parent.metrics["control_test_accuracy_ci_low"] == pytest.approx(control.ci_low)
+    assert parent.metrics["control_test_accuracy_ci_high"] == pytest.approx(control.ci_high)
+    assert parent.metrics["control_test_accuracy_std"] == pytest.approx(control.std)
+    assert "probe_minus_control_test_accuracy_ci_low" in parent.metrics
+    assert parent.tags["memlab.seeds"] == "0,1,2,3"
+    assert parent.tags["memlab.interval"].startswith("95% Student t over 4 seeds")
+
+
+@pytest.mark.slow
+def test_one_seed_sweep_says_there_is_no_interval(tmp_path):
+    import mlflow
+
+    from pipeline.tracking.aggregate import aggregate_sweep
+
+    uri, sweep = _store_with_seeds(tmp_path, [(0.1, 0.9)])
+    mlflow.set_tracking_uri(uri)
+    aggregate_sweep(sweep)
+    parent = mlflow.MlflowClient().get_run(sweep).data
+    assert parent.metrics["n_seeds"] == 1 and "probe_test_accuracy_mean" in parent.metrics
+    assert not [m for m in parent.metrics if m.endswith(("_ci_low", "_ci_high", "_std"))]
+    assert parent.tags["memlab.interval"].startswith("none: one seed")
+
+
+def test_sweep_figure_draws_the_interval_over_seeds_as_error_bars():
+    from pipeline.report.sweep_figures import report_figures
+
+    accuracies = {"0.0": [0.95, 0.97, 0.96], "1.0": [0.10, 0.08, 0.13]}
+    rows = [
+        {"run": f"p{p}-s{s}", "probe.labels.fraction": p, "seed": str(s), "status": "FINISHED",
+         "final_train_accuracy": 1.0, "test_accuracy": a, "epochs_to_fit": np.nan,
+         "epochs": 10.0, "fit_seconds": 1.0, "run_id": f"{p}{s}"}
+        for p, values in accuracies.items() for s, a in enumerate(values)
+    ]  # fmt: skip
+    ax = report_figures(pd.DataFrame(rows))["accuracy_vs_p.png"].axes[0]
+    test = next(c for c in ax.containers if c.get_label() == "test")
+    segments = test.lines[2][0].get_segments()  # one vertical bar per p: [(x, low), (x, high)]
+    for (x, low), (_, high) in segments:
+        found = summarize(accuracies["0.0" if x == 0.0 else "1.0"])
+        assert (high - low) / 2 == pytest.approx(found.half_width)
