@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "table.md").write_text(markdown(shown))
     table.to_csv(out / "table.csv", index=False)
     written = ["table.md", "table.csv"]
-    for file_name, fig in report_figures(table).items():
+    for file_name, fig in report_figures(table, runs).items():
         save_figure(fig, out / file_name)
         written.append(file_name)
     if len(table) <= MAX_CURVES:
