@@ -125,3 +125,22 @@ def test_first_layer_weights_of_signals_are_curves(tmp_path):
     assert canvas.save_figure(fig, tmp_path / "w.png").stat().st_size > 0
     with pytest.raises(ValueError, match="do not match"):
         figures.weight_tiles(weights, (39,))
+
+
+@pytest.mark.slow
+def test_cli_runs_offline_and_logs_curves(workdir):
+    from conftest import run_cli, search
+
+    result = run_cli(
+        workdir, "data=mnist1d", "data.num_samples=300", "model.max_epochs=2",
+        "train.progress=false", "seed=5",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = search(workdir).iloc[0]
+    assert run["params.data.seed"] == "5"  # ${seed}, resolved
+    assert run["tags.data"] == "mnist1d" and 0 <= run["metrics.test_accuracy"] <= 1
+    from conftest import store_uri
+    from mlflow.tracking import MlflowClient
+
+    artifacts = {a.path for a in MlflowClient(store_uri(workdir)).list_artifacts(run["run_id"])}
+    assert "first_layer_weights.png" in artifacts
