@@ -226,7 +226,7 @@ def weight_curves(weights: np.ndarray, length: int, *, title: str = "") -> Figur
     n_cols = max(1, math.ceil(math.sqrt(n_hidden)))
     n_rows = max(1, math.ceil(n_hidden / n_cols))
     gap, height = max(1.0, 0.15 * length), 0.6 * length  # a tile is length wide, height tall
-    side = min(10.0, max(3.0, 0.6 * n_cols))
+    side = min(10.0, max(5.0, 0.9 * n_cols))
     fig = new_figure((side, side * n_rows / n_cols * (height + gap) / (length + gap)))
     ax = fig.add_subplot()
     positions = np.arange(length, dtype=float)
