@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from pipeline.report.canvas import as_float, new_figure
 from pipeline.report.table import METRICS
@@ -164,6 +165,10 @@ def double_descent(
                 xytext=(3, -12), textcoords="offset points", fontsize="small", color="0.3",
             )  # fmt: skip
         ax.set_xscale("log")
+        # Thousands of parameters, as Belkin et al. label theirs; no labels on minor ticks.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}K"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("parameters")
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=0.0)
