@@ -224,24 +224,3 @@ def test_building_and_saving_figures_never_touches_pyplot(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert len(list(tmp_path.glob("fig*.png"))) == 5
-
-
-def test_short_labels_keep_only_what_differs():
-    from pipeline.report.sweep_figures import short_labels
-
-    names = ["numpy_mlp-sweep-p=0.0-seed0", "numpy_mlp-sweep-p=0.2-seed0"]
-    assert short_labels(names) == ["p=0.0", "p=0.2"]
-    assert short_labels(["run-a"]) == ["run-a"]  # nothing differs: the name itself
-
-
-def test_curves_by_run_draws_one_line_per_run_and_panel():
-    from pipeline.report.sweep_figures import curves_by_run
-
-    histories = {
-        "probe": {"train_accuracy": [0.1, 0.5, 1.0], "val_accuracy": [0.1, 0.1, 0.1]},
-        "control": {"train_accuracy": [0.9, 1.0], "val_accuracy": [0.9, 0.95]},
-    }
-    fig = curves_by_run(histories)
-    left, right = fig.axes
-    assert [len(line.get_xdata()) for line in left.lines] == [3, 2]
-    assert list(right.lines[1].get_ydata()) == [0.9, 0.95]

@@ -1,1 +1,2 @@
-"""The data layer: datasets as pixel arrays, MNIST and its IDX files, the seeded split."""
+"""The data layer: datasets as arrays (digits, MNIST and its IDX relatives, MNIST-1D), the IDX
+format and its verified downloads, the seeded split."""

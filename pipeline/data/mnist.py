@@ -1,6 +1,8 @@
-"""The four official MNIST files: where they live, how to fetch them, how to load them.
+"""MNIST and its drop-in replacements as four official IDX files each: where they live, how
+to fetch them, how to load them.
 
-``load_mnist`` turns the IDX files in a data directory into the project's arrays
+``IDX_DATASETS`` (:mod:`pipeline.data.idx_files`) holds, per dataset, the official files and
+mirrors. ``load_mnist`` turns the IDX files in a data directory into the project's arrays
 (X float32 ``(n_samples, 784)`` in [0, 1], y int64 ``(n_samples,)`` in 0..9), checking each
 gzipped file against its published md5 first. With ``download=True`` missing files are fetched
 by ``download``, which tries each mirror in turn and only ever moves a complete, verified file
@@ -15,40 +17,30 @@ import os
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from pipeline.data.idx import atomic_open, parse_idx
+from pipeline.data.idx_files import (
+    DEFAULT_MIRRORS,
+    IDX_DATASETS,
+    MNIST_FILES,
+    IdxDataset,
+    MnistFile,
+)
 from pipeline.errors import ConfigError, DataError
 
-__all__ = ["DEFAULT_MIRRORS", "MNIST_FILES", "MnistFile", "download", "load_mnist"]
+__all__ = [
+    "DEFAULT_MIRRORS",
+    "IDX_DATASETS",
+    "MNIST_FILES",
+    "IdxDataset",
+    "MnistFile",
+    "download",
+    "load_mnist",
+]
 
 
-class MnistFile(NamedTuple):
-    """One official file: its name, size in bytes and md5 (hex) as published."""
-
-    name: str
-    size: int
-    md5: str
-
-
-#: Per part, the (images, labels) files exactly as published with the MNIST database.
-MNIST_FILES: dict[str, tuple[MnistFile, MnistFile]] = {
-    "train": (
-        MnistFile("train-images-idx3-ubyte.gz", 9_912_422, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        MnistFile("train-labels-idx1-ubyte.gz", 28_881, "d53e105ee54ea40749a09fcbcd1e9432"),
-    ),
-    "test": (
-        MnistFile("t10k-images-idx3-ubyte.gz", 1_648_877, "9fb629c4189551a2d022fa330f9573f3"),
-        MnistFile("t10k-labels-idx1-ubyte.gz", 4_542, "ec29112dd5afa0611ce80d1b7f02629c"),
-    ),
-}
-DEFAULT_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-_OFFICIAL = {f.name: f for files in MNIST_FILES.values() for f in files}
 _SCHEMES = ("http://", "https://", "file://")
 _CHUNK = 1 << 16
 
@@ -58,12 +50,14 @@ def load_mnist(
     parts: Iterable[str] | str = ("train", "test"),
     *,
     download: bool = False,
-    mirrors: Iterable[str] = DEFAULT_MIRRORS,
+    mirrors: Iterable[str] | None = None,
     verify: bool = True,
     timeout: float = 30.0,
     checksums: Mapping[str, str] | None = None,
+    dataset: str = "mnist",
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Load MNIST parts from the IDX files in ``data_dir``, downloading missing ones if asked.
+    """Load parts of MNIST (or of ``dataset``) from the IDX files in ``data_dir``, downloading
+    missing ones if asked.
 
     Each file is looked for under its official name (``*.gz``) and its un-gzipped name.
 
@@ -74,11 +68,14 @@ def load_mnist(
     parts : iterable of {"train", "test"} or str
         Which parts to load, in the order they are returned.
     download, mirrors, timeout
-        Fetch missing files from these base URLs (see :func:`download`).
+        Fetch missing files from these base URLs (see :func:`download`); ``mirrors=None``
+        means the dataset's own (``IDX_DATASETS``).
     verify : bool
         Check each gzipped file's md5 (un-gzipped files have no published sum).
     checksums : mapping of str to str, optional
         File name -> md5, overriding the published sums (e.g. for test fixtures).
+    dataset : {"mnist", "fashion_mnist", "kmnist"}
+        Which dataset of ``IDX_DATASETS`` the files belong to (their names are the same).
 
     Returns
     -------
@@ -95,21 +92,25 @@ def load_mnist(
         or does not hold MNIST-shaped images with matching labels.
     """
     data_dir = Path(data_dir)
+    source = _source(dataset)
     parts = _check_parts(parts)
-    names = [f.name for part in parts for f in MNIST_FILES[part]]
+    names = [f.name for part in parts for f in source.files[part]]
     paths = {name: _find(data_dir, name) for name in names}
     missing = [name for name, path in paths.items() if path is None]
     if missing and not download:
         raise DataError(
-            f"MNIST file(s) {', '.join(missing)} not found in {data_dir.resolve()} (also looked "
-            "for the names without .gz); set data.download=true or put the files there by hand"
+            f"{source.title} file(s) {', '.join(missing)} not found in {data_dir.resolve()} "
+            "(also looked for the names without .gz); set data.download=true or put the files "
+            f"there by hand (from {source.mirrors[0]})"
         )
     for name in missing:
-        paths[name] = _fetch(name, data_dir, mirrors, timeout=timeout, checksums=checksums)
-    md5s = _md5s(checksums) if verify else {}
+        paths[name] = _fetch(
+            name, data_dir, mirrors, timeout=timeout, checksums=checksums, dataset=dataset
+        )
+    md5s = _md5s(source, checksums) if verify else {}
     out = {}
     for part in parts:
-        image_path, label_path = (paths[f.name] for f in MNIST_FILES[part])
+        image_path, label_path = (paths[f.name] for f in source.files[part])
         images, labels = _read(image_path, md5s), _read(label_path, md5s)
         out[part] = _to_arrays(images, labels, image_path, label_path)
     return out
@@ -118,10 +119,11 @@ def load_mnist(
 def download(
     name: str,
     data_dir: str | os.PathLike,
-    mirrors: Iterable[str] = DEFAULT_MIRRORS,
+    mirrors: Iterable[str] | None = None,
     *,
     timeout: float = 30.0,
     checksums: Mapping[str, str] | None = None,
+    dataset: str = "mnist",
 ) -> Path:
     """Fetch one file into ``data_dir``, trying each mirror until one gives verified bytes.
 
@@ -136,8 +138,9 @@ def download(
         File name, e.g. ``"t10k-labels-idx1-ubyte.gz"``; must have a known md5.
     data_dir : str or os.PathLike
         Destination directory.
-    mirrors : iterable of str
+    mirrors : iterable of str, optional
         Base URLs (http://, https:// or file://), tried in order; ``name`` is appended.
+        None: the dataset's own mirrors.
     timeout : float
         Seconds to wait on a stalled connection, per mirror.
     checksums : mapping of str to str, optional
@@ -151,13 +154,15 @@ def download(
     DataError
         If ``data_dir`` cannot be created or no mirror delivered the right bytes.
     """
-    md5s = _md5s(checksums)
+    source = _source(dataset)
+    md5s = _md5s(source, checksums)
     if name not in md5s:
         raise ConfigError(f"no md5 known for {name!r}; known files: {', '.join(md5s)}")
     md5 = md5s[name].lower()
-    official = _OFFICIAL.get(name)
+    official = {f.name: f for files in source.files.values() for f in files}.get(name)
     # The published size only applies to the published bytes, not to an overridden checksum.
     size = official.size if official is not None and official.md5 == md5 else None
+    mirrors = source.mirrors if mirrors is None else mirrors
     mirrors = (mirrors,) if isinstance(mirrors, str) else tuple(mirrors)
     if not mirrors or not all(str(m).lower().startswith(_SCHEMES) for m in mirrors):
         raise ConfigError(
@@ -180,7 +185,7 @@ def download(
             last_error = f"{url}: {' '.join(str(exc).split()) or type(exc).__name__}"
     raise DataError(
         f"could not fetch {name} from any of {len(mirrors)} mirror(s) (last error: "
-        f"{last_error}); there may be no network: download the MNIST files elsewhere "
+        f"{last_error}); there may be no network: download the {source.title} files elsewhere "
         f"(e.g. from {mirrors[0]}) and put them in {data_dir.resolve()} by hand"
     )
 
@@ -215,16 +220,23 @@ def _fetch_verified(url: str, target: Path, md5: str, size: int | None, timeout:
 def _check_parts(parts: Iterable[str] | str) -> tuple[str, ...]:
     """Validate part names; a single string means one part. Duplicates are dropped."""
     parts = (parts,) if isinstance(parts, str) else tuple(dict.fromkeys(parts))
-    if not parts or any(part not in MNIST_FILES for part in parts):
+    if not parts or any(part not in ("train", "test") for part in parts):
         raise ConfigError(
-            f"data.parts must be a non-empty list of {' and '.join(MNIST_FILES)}, got {list(parts)}"
+            f"data.parts must be a non-empty list of train and test, got {list(parts)}"
         )
     return parts
 
 
-def _md5s(checksums: Mapping[str, str] | None) -> dict[str, str]:
-    """Published md5 per file name, updated by ``checksums``."""
-    return {name: f.md5 for name, f in _OFFICIAL.items()} | dict(checksums or {})
+def _source(dataset: str) -> IdxDataset:
+    if dataset not in IDX_DATASETS:
+        raise ConfigError(f"data.name: {dataset!r} is not one of {', '.join(IDX_DATASETS)}")
+    return IDX_DATASETS[dataset]
+
+
+def _md5s(source: IdxDataset, checksums: Mapping[str, str] | None) -> dict[str, str]:
+    """Published md5 per file name of ``source``, updated by ``checksums``."""
+    published = {f.name: f.md5 for files in source.files.values() for f in files}
+    return published | dict(checksums or {})
 
 
 def _find(data_dir: Path, name: str) -> Path | None:

@@ -83,7 +83,21 @@ def _sigmoid_quadratic(z: np.ndarray, targets: np.ndarray | None) -> float:
     return float(np.einsum("ij,ij->", diff, diff) / 2)
 
 
-OUTPUTS = {"mse": _sigmoid_quadratic, "cross_entropy": _softmax_cross_entropy}
+def _linear_squared(z: np.ndarray, targets: np.ndarray | None) -> float:
+    """Linear outputs and Belkin et al.'s (2019) squared loss: sum over the k outputs of
+    (z - y)^2 for one-hot y, no 1/2, so the mean over examples is their reported test loss."""
+    if targets is None:
+        return 0.0
+    diff = z.astype(np.float64)
+    diff[np.arange(len(z)), targets] -= 1.0  # z - y
+    return float(np.einsum("ij,ij->", diff, diff))
+
+
+OUTPUTS = {
+    "mse": _sigmoid_quadratic,
+    "cross_entropy": _softmax_cross_entropy,
+    "squared": _linear_squared,
+}
 
 
 @dataclass
@@ -152,6 +166,8 @@ def output_delta(loss: str, output: np.ndarray, targets: np.ndarray, scale: floa
     output[np.arange(len(output)), targets] -= 1.0  # a - y
     if loss == "mse":
         output *= derivative
+    elif loss == "squared":
+        output *= 2.0  # d/dz of (z - y)^2 (no 1/2 in Belkin's loss)
     output *= scale  # the 1/n of the mean, and in training the learning rate too
     return output
 

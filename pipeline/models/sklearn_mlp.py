@@ -66,6 +66,10 @@ class SklearnMLP(MLPBase):
                 "model.loss: 'mse' is not available for sklearn_mlp (MLPClassifier only trains "
                 "cross-entropy); use model.loss=cross_entropy or model=numpy_mlp"
             )
+        if self.loss != "cross_entropy":
+            raise ConfigError(
+                f"model.loss: {self.loss!r} is not one of cross_entropy (sklearn_mlp)"
+            )
         super()._validate_params()
 
     def _start(self, coefs, intercepts, classes, X, y) -> None:

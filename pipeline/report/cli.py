@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(paired):
         paired.to_csv(out / "paired.csv", index=False)
         written.append("paired.csv")
-    for file_name, fig in report_figures(table).items():
+    for file_name, fig in report_figures(table, runs).items():
         save_figure(fig, out / file_name)
         written.append(file_name)
     groups = _band_groups(runs)

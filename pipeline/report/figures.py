@@ -1,9 +1,9 @@
 """Figures of one run: learning curves, confusion matrix, first-layer weights, noise probe.
 
 Each builder is a pure function that returns a fresh pyplot-free ``Figure`` (see
-:mod:`pipeline.report.canvas`, which also saves them); :mod:`pipeline.tracking.record` logs
-them to MLflow.
-Figures that compare runs of a sweep are in :mod:`pipeline.report.sweep_figures`.
+:mod:`pipeline.report.canvas`, which also saves them); :mod:`pipeline.tracking.record` logs them
+to MLflow. First-layer weights of 1-D inputs (MNIST-1D) are drawn as curves, not images. Figures
+that compare runs of a sweep are in :mod:`pipeline.report.sweep_figures`.
 """
 
 from __future__ import annotations
@@ -131,8 +131,11 @@ def confusion_matrix_figure(
     return fig
 
 
-def weight_tiles(weights: np.ndarray, image_shape: tuple[int, int], *, title: str = "") -> Figure:
+def weight_tiles(weights: np.ndarray, image_shape: tuple[int, ...], *, title: str = "") -> Figure:
     """Show what each first-layer neuron looks for: one image tile per hidden neuron.
+
+    For 1-D inputs (``image_shape == (length,)``, e.g. MNIST-1D) each tile is the weight
+    vector drawn as a curve over the input positions instead (:func:`weight_curves`).
 
     Each tile is one column of ``weights`` reshaped to the input image, red for positive
     and blue for negative weights. The colour scale is symmetric around 0 **per tile**:
@@ -144,8 +147,9 @@ def weight_tiles(weights: np.ndarray, image_shape: tuple[int, int], *, title: st
     ----------
     weights : ndarray of shape (n_features, n_hidden)
         First-layer weights in scikit-learn's ``coefs_[0]`` layout.
-    image_shape : tuple of (int, int)
-        ``(height, width)`` of an input image; ``height * width`` must equal ``n_features``.
+    image_shape : tuple of (int, int) or (int,)
+        ``(height, width)`` of an input image, or ``(length,)`` of a 1-D signal; their
+        product must equal ``n_features``.
     title : str
         Figure title; defaults to "first-layer weights (n_hidden neurons)".
 
@@ -161,15 +165,10 @@ def weight_tiles(weights: np.ndarray, image_shape: tuple[int, int], *, title: st
         If ``weights`` is not 2-D or ``n_features != height * width``.
     """
     weights = np.asarray(weights, dtype=float)
+    if len(image_shape) == 1:
+        return weight_curves(weights, int(image_shape[0]), title=title)
     height, width = (int(s) for s in image_shape)
-    if weights.ndim != 2 or weights.shape[0] != height * width:
-        raise ValueError(
-            f"weights of shape {weights.shape} do not match image_shape {image_shape}: "
-            f"expected ({height * width}, n_hidden) first-layer weights"
-        )
-    n_hidden = weights.shape[1]
-    n_cols = max(1, math.ceil(math.sqrt(n_hidden)))
-    n_rows = max(1, math.ceil(n_hidden / n_cols))
+    n_hidden, n_rows, n_cols = _tile_grid(weights, height * width, image_shape)
     gap = max(1, round(0.15 * max(height, width)))  # blank pixels between tiles
 
     side = min(10.0, max(3.0, 0.45 * n_cols))
@@ -191,6 +190,61 @@ def weight_tiles(weights: np.ndarray, image_shape: tuple[int, int], *, title: st
     colour_bar = fig.colorbar(ScalarMappable(Normalize(-1.0, 1.0), _CMAP), ax=ax, shrink=0.6)
     colour_bar.set_ticks([-1.0, 0.0, 1.0], labels=["-max|w|", "0", "+max|w|"])
     colour_bar.set_label("weight (scaled per tile)")
+    ax.set_title(title or f"first-layer weights ({n_hidden} neurons)")
+    return fig
+
+
+def _tile_grid(weights: np.ndarray, n_features: int, image_shape) -> tuple[int, int, int]:
+    """``(n_hidden, n_rows, n_cols)``: one tile per neuron in a near-square grid, rows <= cols.
+
+    Refuses weights that are not ``(n_features, n_hidden)`` for inputs of ``image_shape``.
+    """
+    if weights.ndim != 2 or weights.shape[0] != n_features:
+        raise ValueError(
+            f"weights of shape {weights.shape} do not match image_shape {tuple(image_shape)}: "
+            f"expected ({n_features}, n_hidden) first-layer weights"
+        )
+    n_hidden = weights.shape[1]
+    n_cols = max(1, math.ceil(math.sqrt(n_hidden)))
+    return n_hidden, max(1, math.ceil(n_hidden / n_cols)), n_cols
+
+
+def weight_curves(weights: np.ndarray, length: int, *, title: str = "") -> Figure:
+    """First-layer weights of 1-D inputs: one small curve per hidden neuron, in a grid.
+
+    Each curve is a neuron's weights against input position, scaled per tile to its own
+    max|w| like :func:`weight_tiles` (shapes comparable, magnitudes not), over a grey zero
+    line; the part above zero is shaded red, below blue.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (length, n_hidden)
+    length : int
+        Points per input signal.
+    title : str
+        Figure title; defaults to "first-layer weights (n_hidden neurons)".
+    """
+    weights = np.asarray(weights, dtype=float)
+    n_hidden, n_rows, n_cols = _tile_grid(weights, length, (length,))
+    gap, height = max(1.0, 0.15 * length), 0.6 * length  # a tile is length wide, height tall
+    side = min(10.0, max(5.0, 0.9 * n_cols))
+    fig = new_figure((side, side * n_rows / n_cols * (height + gap) / (length + gap)))
+    ax = fig.add_subplot()
+    positions = np.arange(length, dtype=float)
+    for k in range(n_hidden):
+        w = weights[:, k]
+        scale = float(np.max(np.abs(w))) or 1.0
+        row, col = divmod(k, n_cols)
+        x = col * (length + gap) + positions
+        middle = -row * (height + gap) - height / 2
+        y = middle + w / scale * (height / 2)
+        ax.plot(x[[0, -1]], [middle, middle], color="0.75", linewidth=0.6)
+        ax.fill_between(x, middle, y, where=y >= middle, color="C3", alpha=0.3, linewidth=0)
+        ax.fill_between(x, middle, y, where=y <= middle, color="C0", alpha=0.3, linewidth=0)
+        ax.plot(x, y, color="k", linewidth=0.8)
+    ax.set_xlim(-gap, n_cols * (length + gap))
+    ax.set_ylim(-n_rows * (height + gap), gap)
+    ax.set_axis_off()
     ax.set_title(title or f"first-layer weights ({n_hidden} neurons)")
     return fig
 

@@ -3,7 +3,9 @@
 :func:`report_figures` turns the finished runs of a :func:`pipeline.report.table.build_table`
 table into one figure per swept quantity and panel: against the label-noise fraction p (the
 shape of Zhang et al. 2017, Fig. 1) and against the width of one-layer networks; the seeds
-of each point are averaged, with the 95% interval of the mean as an error bar.
+of each point are averaged, with the 95% interval of the mean as an error bar; for a width
+sweep, also the double-descent figure (:func:`double_descent`: error and loss against the
+number of parameters, the interpolation threshold n*K marked, as Belkin et al. 2019, Fig. 3).
 :func:`metric_vs` is the plot underneath. Figures are pyplot-free (see
 :mod:`pipeline.report.canvas`); :mod:`pipeline.report` saves them.
 """
@@ -16,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from pipeline.report.aggregate import summarize
 from pipeline.report.canvas import as_float, new_figure
@@ -148,13 +151,104 @@ _PANELS = (
 )
 
 
-def report_figures(table: pd.DataFrame) -> dict:
+def double_descent(
+    n_params: Sequence[float],
+    errors: Mapping[str, Sequence[float]],
+    losses: Mapping[str, Sequence[float]],
+    *,
+    threshold: float | None,
+    title: str = "",
+) -> Figure:
+    """Error and loss against the number of parameters (log x), the threshold n*K marked.
+
+    Parameters
+    ----------
+    n_params : sequence of float, shape (n_points,)
+        Trainable parameters of each model (increasing).
+    errors, losses : mapping of str to sequence of float, each of shape (n_points,)
+        Legend label (e.g. "train", "test") to 1 - accuracy, and to the mean data loss.
+    threshold : float or None
+        The interpolation threshold n*K (training examples x classes), drawn as a dashed
+        vertical line in both panels; None draws none.
+    """
+    x = as_float(n_params)
+    fig = new_figure((11.0, 4.2))
+    panels = fig.subplots(1, 2)
+    ylabels = ("error (1 - accuracy)", "loss")
+    for ax, series, ylabel in zip(panels, (errors, losses), ylabels, strict=True):
+        for i, (label, values) in enumerate(series.items()):
+            ax.plot(x, as_float(values), marker="o", markersize=4, color=f"C{i}", label=label)
+        if threshold is not None:
+            ax.axvline(threshold, color="0.4", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"n·K = {threshold:,.0f}", (threshold, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(3, -12), textcoords="offset points", fontsize="small", color="0.3",
+            )  # fmt: skip
+        ax.set_xscale("log")
+        # Thousands of parameters, as Belkin et al. label theirs; no labels on minor ticks.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}K"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("parameters")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0.0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _double_descent_figure(done: pd.DataFrame, runs: pd.DataFrame, x: pd.Series):
+    """The double-descent figure of a one-layer width sweep, or None without the metrics."""
+    needed = ("metrics.n_params", "metrics.test_loss", "metrics.final_train_loss")
+    if not all(c in runs for c in needed):
+        return None
+    extra = runs.set_index("run_id").reindex(done["run_id"])
+    n_params = pd.Series(extra["metrics.n_params"].to_numpy(float), index=done.index)
+    by_width = (
+        pd.DataFrame(
+            {
+                "width": x,
+                "n_params": n_params,
+                "train": 1.0 - done["final_train_accuracy"],
+                "test": 1.0 - done["test_accuracy"],
+                "train_loss": extra["metrics.final_train_loss"].to_numpy(float),
+                "test_loss": extra["metrics.test_loss"].to_numpy(float),
+            }
+        )
+        .groupby("width")
+        .mean()
+    )  # repeats (seeds) averaged
+    if len(by_width) < 2 or by_width["n_params"].isna().any():
+        return None
+    # One hidden layer: n_params = (d + 1 + K) * H + K, so K is the intercept of the line.
+    (h0, p0), (h1, p1) = list(by_width["n_params"].items())[:2]
+    n_classes = round(p0 - h0 * (p1 - p0) / (h1 - h0))
+    n_train = None
+    if "params.n_train" in extra:
+        values = pd.to_numeric(extra["params.n_train"], errors="coerce").dropna().unique()
+        n_train = float(values[0]) if len(values) == 1 else None
+    threshold = n_train * n_classes if n_train else None
+    return double_descent(
+        by_width["n_params"],
+        {"train": by_width["train"], "test": by_width["test"]},
+        {"train": by_width["train_loss"], "test": by_width["test_loss"]},
+        threshold=threshold,
+        title=f"double descent: one hidden layer, widths {by_width.index.min():g} ... "
+        f"{by_width.index.max():g}" + (f", n = {n_train:,.0f}" if n_train else ""),
+    )
+
+
+def report_figures(table: pd.DataFrame, runs: pd.DataFrame | None = None) -> dict:
     """Figures for the swept quantities, ``{file name: Figure}`` (empty if nothing applies).
 
     From the finished runs of a :func:`~pipeline.report.table.build_table` table: when
     ``probe.labels.fraction`` varies, ``accuracy_vs_p.png`` and ``epochs_to_fit_vs_p.png``;
     when one-layer ``model.hidden_layer_sizes`` varies, ``accuracy_vs_width.png`` and
-    ``epochs_to_fit_vs_width.png`` (log x).
+    ``epochs_to_fit_vs_width.png`` (log x), and with ``runs`` (the MLflow runs the table
+    was built from: ``metrics.n_params``, ``metrics.test_loss``, ``metrics.final_train_loss``,
+    ``params.n_train``) ``double_descent.png`` against the number of parameters.
     """
     done = table[table["status"] == "FINISHED"]
     varied = [c for c in done.columns if c not in ("run", "status", "run_id", *METRICS)]
@@ -174,39 +268,8 @@ def report_figures(table: pd.DataFrame) -> dict:
                 if stem == "accuracy":
                     fig.axes[0].set_ylim(0.0, 1.02)
                 figures[f"{stem}_vs_{name}.png"] = fig
+        if name == "width" and runs is not None:
+            fig = _double_descent_figure(done, runs, x)
+            if fig is not None:
+                figures["double_descent.png"] = fig
     return figures
-
-
-def curves_by_run(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
-    """Training and validation accuracy per epoch, one line per run, in two panels.
-
-    Parameters
-    ----------
-    histories : mapping of run label to {metric name: values for epochs 1..n}
-        Uses ``train_accuracy`` (solid, left) and ``val_accuracy`` (right).
-    """
-    fig = new_figure((10.0, 4.0))
-    panels = fig.subplots(1, 2, sharey=True)
-    metrics = ("train_accuracy", "val_accuracy")
-    titles = ("training (labels trained on)", "validation")
-    for ax, metric, title in zip(panels, metrics, titles, strict=True):
-        for i, (label, history) in enumerate(histories.items()):
-            values = as_float(history.get(metric, []))
-            ax.plot(np.arange(1, len(values) + 1), values, color=f"C{i % 10}", label=label)
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    panels[0].set_ylabel("accuracy")
-    panels[1].legend(loc="best", fontsize="small")
-    return fig
-
-
-def short_labels(names: Sequence[str]) -> list[str]:
-    """Run names with the dash-separated parts they all share removed (``p=0.2``, ``probe``)."""
-    parts = [name.split("-") for name in names]
-    common = set.intersection(*(set(p) for p in parts)) if parts else set()
-    return [
-        "-".join(x for x in p if x not in common) or name
-        for p, name in zip(parts, names, strict=True)
-    ]
