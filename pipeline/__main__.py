@@ -58,13 +58,9 @@ def format_summary(summary) -> str:
                 f"mean confidence {m[f'noise_{kind}_mean_max_prob']:.2f}, "
                 f"real-vs-noise AUROC {value:.3f}"
             )
-    uri = summary.tracking_uri
-    ui = (
-        "mlflow ui"
-        if uri.startswith("sqlite:///mlflow.db") or "mlflow.db" in uri
-        else (f"mlflow ui --backend-store-uri {uri}")
-    )
-    lines.append(f"look at it: {ui}  (then open http://127.0.0.1:5000)")
+    from pipeline.tracking.server import ui_hint
+
+    lines.append(f"look at it: {ui_hint(summary.tracking_uri)}")
     return "\n".join(lines)
 
 
@@ -73,7 +69,9 @@ def main(cfg: DictConfig) -> None:
     """Run one job of the composed configuration."""
     from pipeline.errors import MemlabError
     from pipeline.sweep import sweep_parent_id
+    from pipeline.tracking import signals
 
+    signals.install()  # SIGTERM (SLURM, kill, timeout) ends the run KILLED, like Ctrl-C
     parent = sweep_parent_id()
     try:
         from pipeline.settings import RunSettings
@@ -93,21 +91,20 @@ def main(cfg: DictConfig) -> None:
         _close_parent(parent, "FAILED")
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         _close_parent(parent, "KILLED")
-        print("interrupted: the run is marked KILLED in MLflow", file=sys.stderr)
-        sys.exit(130)
+        print(f"{err or 'interrupted'}: the run is marked KILLED in MLflow", file=sys.stderr)
+        sys.exit(signals.EXIT_STATUS if isinstance(err, signals.Terminated) else 130)
     print(format_summary(summary))
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
 
 def _close_parent(parent: str | None, status: str) -> None:
-    """A failed or interrupted job ends its sweep's parent run with it."""
-    if parent:
-        from pipeline.tracking import store as tracking
+    """A failed or interrupted job ends its sweep's parent run, where that ends the sweep."""
+    from pipeline.sweep import end_sweep_early
 
-        tracking.close_parent(parent, status)
+    end_sweep_early(parent, status)
 
 
 if __name__ == "__main__":

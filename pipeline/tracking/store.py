@@ -4,7 +4,8 @@ Only this module imports MLflow. A run records the whole composed config as flat
 (dotted keys that match Hydra override syntax, logged in batches), the resolved config as an
 artifact, tags (git commit, data fingerprint, ...) and per-epoch metrics with ``step=epoch``.
 A run that raises is marked FAILED with the error on it; Ctrl-C marks it KILLED. What was
-logged before is kept.
+logged before is kept; so does SIGTERM (see ``signals``). Per-epoch metrics survive a tracking
+server that goes away for a while (``epoch_metrics``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,10 @@ from mlflow.tracking import MlflowClient
 # MLflow accepts at most this many params / metrics per log_batch call.
 _PARAM_BATCH = 100
 _METRIC_BATCH = 1000
+
+# How long per-epoch metrics wait for a tracking server that has gone away before the run fails
+# (seconds; MEMLAB_TRACKING_PATIENCE overrides). Training goes on meanwhile; nothing is lost.
+_PATIENCE = 120.0
 
 
 def configure(tracking_uri: str | None, experiment_name: str) -> str:
@@ -37,6 +44,8 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
     from pipeline.errors import TrackingError
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # An http store prints "View run ... at: URL" lines at every run end; the summary says it.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
@@ -146,7 +155,8 @@ def run(
     """Start a run (a child of ``parent_run_id`` if given), yield its id, and end it honestly.
 
     FINISHED on success; FAILED with the error recorded as the ``error`` tag when an exception
-    escapes; KILLED on Ctrl-C. The exception is re-raised.
+    escapes; KILLED on Ctrl-C or SIGTERM (once ``signals.install()`` ran). The exception is
+    re-raised.
     """
     client = MlflowClient()
     active = mlflow.start_run(
@@ -155,8 +165,11 @@ def run(
     run_id = active.info.run_id
     try:
         yield run_id
-    except KeyboardInterrupt:
-        _end(client, run_id, "KILLED", "interrupted (Ctrl-C)")
+    except KeyboardInterrupt as err:
+        from pipeline.tracking.signals import Terminated
+
+        why = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted (Ctrl-C)"
+        _end(client, run_id, "KILLED", why)
         raise
     except BaseException as err:
         _end(client, run_id, "FAILED", f"{type(err).__name__}: {err}"[:5000])
@@ -166,11 +179,18 @@ def run(
 
 
 def _end(client: MlflowClient, run_id: str, status: str, error: str) -> None:
-    """Record ``error`` on the run and end it with ``status``, even if the tag cannot be written."""
-    try:
-        client.set_tag(run_id, "error", error)
-    finally:
-        mlflow.end_run(status=status)
+    """Record ``error`` on the run and end it with ``status``, even if the tag cannot be written.
+
+    Called while an exception is on its way out: a store that cannot be written (a server that
+    is gone) is given one quick try, and never replaces that exception with its own.
+    """
+    with _quick_http():
+        with contextlib.suppress(Exception):
+            client.set_tag(run_id, "error", error)
+        try:
+            mlflow.end_run(status=status)
+        except Exception:  # the run stays RUNNING in a store we cannot reach; say so, go on
+            logging.getLogger(__name__).warning("could not mark run %s %s", run_id, status)
 
 
 def log_params(run_id: str, params: Mapping[str, str]) -> None:
@@ -192,7 +212,6 @@ def log_metrics(run_id: str, metrics: Mapping[str, float], step: int = 0) -> Non
 
 def _finite_metrics(metrics: Mapping[str, float], step: int) -> list[Metric]:
     import math
-    import time
 
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
     if bad:
@@ -216,18 +235,39 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
     at once, then whatever has come each time ``every`` seconds have passed, and the rest when
     the block ends, also when it ends with an error, so nothing measured is lost. Each value
     keeps its epoch (``step``) and the time it was measured. A NaN or inf is refused at once.
-    """
-    import time
 
+    A write that fails (a tracking server restarting, a network hiccup) keeps its epochs and is
+    tried again later while training goes on; the block's end waits for the store. A store gone
+    for longer than ``MEMLAB_TRACKING_PATIENCE`` seconds (default 120) fails the run with one
+    line, and the unwritten epochs are saved as JSON lines in the run's output folder.
+    """
+    patience = float(os.environ.get("MEMLAB_TRACKING_PATIENCE", _PATIENCE))
     pending: list[Metric] = []
     last = -float("inf")
+    down_since: float | None = None
+
+    def write() -> bool:
+        """Try to write what is pending; True if the store took it (or nothing was pending)."""
+        nonlocal down_since
+        if not pending:
+            return True
+        try:
+            with _quick_http():
+                _write_metrics(run_id, pending)
+        except Exception as err:
+            down_since = down_since or time.monotonic()
+            if time.monotonic() - down_since > patience:
+                _give_up(run_id, pending, patience, err)
+            return False
+        pending.clear()
+        down_since = None
+        return True
 
     def log(epoch: int, metrics: dict) -> None:
         nonlocal last
         pending.extend(_finite_metrics(metrics, epoch))
         if time.monotonic() - last >= every:
-            _write_metrics(run_id, pending)
-            pending.clear()
+            write()
             last = time.monotonic()
 
     try:
@@ -237,13 +277,66 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
         # (a Ctrl-C must still end the run KILLED, a divergence still as its one-line message).
         if pending:
             try:
-                _write_metrics(run_id, pending)
-            except Exception as write_error:  # reported on the original error instead
-                err.add_note(f"{len(pending)} buffered metrics were not written: {write_error}")
+                with _quick_http():
+                    _write_metrics(run_id, pending)
+            except Exception:
+                path = _spill(run_id, pending)
+                err.add_note(f"{len(pending)} measured metrics could not be written; see {path}")
         raise
     else:
-        if pending:
-            _write_metrics(run_id, pending)
+        while not write():  # _give_up raises once the store has been away too long
+            time.sleep(min(every, 1.0))
+
+
+@contextlib.contextmanager
+def _quick_http() -> Iterator[None]:
+    """MLflow's http client without its own retries (minutes of back-off) and a short timeout.
+
+    Inside ``epoch_metrics`` (which retries by itself without stopping training) and when a
+    run is ended on its way out. Other stores ignore these settings.
+    """
+    saved = {k: os.environ.get(k) for k in _QUICK_HTTP}
+    os.environ.update(_QUICK_HTTP)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+def _spill(run_id: str, metrics: list[Metric]) -> Path:
+    """Save metrics that never reached the store as JSON lines in the run's output folder."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        folder = Path(HydraConfig.get().runtime.output_dir)
+    except Exception:  # not under Hydra (a notebook, a DVC stage): the working directory
+        folder = Path.cwd()
+    path = folder / f"unrecorded_metrics_{run_id}.jsonl"
+    with path.open("a") as out:
+        for m in metrics:
+            row = {"key": m.key, "value": m.value, "step": m.step, "timestamp": m.timestamp}
+            out.write(json.dumps(row) + "\n")
+    return path
+
+
+def _give_up(run_id: str, pending: list[Metric], patience: float, err: Exception) -> None:
+    from pipeline.errors import TrackingError
+
+    path = _spill(run_id, pending)
+    count = len(pending)
+    pending.clear()
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    raise TrackingError(
+        f"lost the MLflow tracking server at {mlflow.get_tracking_uri()} for over "
+        f"{patience:.0f} s ({first}); {count} measured metrics of run {run_id} are saved in {path}"
+    )
 
 
 def record_warnings(run_id: str, warnings: list[str]) -> None:
