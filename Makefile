@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint ui repro bench clean
+.PHONY: help install run test test-fast lint ui server repro bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,14 @@ lint: $(STAMP) ## ruff
 
 ui: $(STAMP) ## open the MLflow UI on this directory's runs
 	$(VENV)/bin/mlflow ui
+
+# make server PORT=5001 SERVER_DIR=/data/mlflow [HOST=0.0.0.0] [ARTIFACTS=s3://bucket/mlflow] [AUTH=1]
+PORT       ?= 5000
+SERVER_DIR ?= mlserver
+HOST       ?= 127.0.0.1
+server: $(STAMP) ## a team MLflow server on PostgreSQL, in the foreground (Ctrl-C stops it)
+	$(PY) -m pipeline.tracking.server --port $(PORT) --dir $(SERVER_DIR) --host $(HOST) \
+		$(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) $(if $(AUTH),--auth)
 
 bench: $(STAMP) ## benchmark NumpyMLP against MLPClassifier, PyTorch (if installed) and the BLAS floor
 	$(PY) -m pipeline.bench --mnist-dir ../shared/data/mnist

@@ -1,10 +1,11 @@
 """Hydra's submitit launchers (``hydra/launcher=submitit_local`` / ``submitit_slurm``), made to
-end a sweep the way memlab ends a run.
+end a sweep the way memlab ends a run (the launcher classes and their presets are in
+``hydra_plugins/memlab_launcher/launchers.py``, where Hydra looks for plugins).
 
 The plugin's own launcher waits for its jobs in order and raises at the first failed one: the
 sweep ends in a multi-line ``UncompletedJobError`` while later jobs still run, and each job's
-summary is only in its log file. These subclasses run the same jobs the same way (SLURM job
-arrays, or local processes), but
+summary is only in its log file. Mixed into the plugin's launchers, ``SweepJobs`` runs the
+same jobs the same way (SLURM job arrays, or local processes), but
 
 - in the job: a job that fails (memlab's one-line error, or a traceback) returns a FAILED result
   instead of crashing submitit, and what it printed travels back with its result;
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -26,8 +28,10 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher import submitit_launcher as plugin
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
 
 
 class JobFailed(Exception):
@@ -48,7 +52,7 @@ class _Tee(io.TextIOBase):
         self.stream.flush()
 
 
-class _SweepJobs:
+class SweepJobs:
     """The behaviour shared by the local and the SLURM launcher (mixed in before the plugin's)."""
 
     def __call__(self, sweep_overrides: list[str], *args: Any) -> JobReturn:
@@ -72,6 +76,7 @@ class _SweepJobs:
         from pipeline.sweep import end_sweep, sweep_parent_id
 
         jobs = self._submit(job_overrides, initial_job_idx)
+        common = set.intersection(*(set(o) for o in job_overrides))
         results, failed = [], []
         for idx, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
             try:
@@ -83,7 +88,7 @@ class _SweepJobs:
             if output:
                 print(output, end="" if output.endswith("\n") else "\n", flush=True)
             if result.status == JobStatus.FAILED:
-                named = " ".join(filter_overrides(overrides))
+                named = " ".join(filter_overrides([o for o in overrides if o not in common]))
                 failed.append(f"#{initial_job_idx + idx} ({named}): {_relative(job.paths.stderr)}")
             results.append(result)
         if failed:
@@ -107,7 +112,7 @@ class _SweepJobs:
         if "max_num_timeout" in params:  # SLURM only: how often a timed-out job is requeued
             init[f"{self._EXECUTOR}_max_num_timeout"] = params["max_num_timeout"]
         executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init)
-        base = set(OmegaConf.structured(plugin.BaseQueueConf).keys())
+        base = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(
             **{
                 k if k in base else f"{self._EXECUTOR}_{k}": v
@@ -119,6 +124,9 @@ class _SweepJobs:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if "mode" in self.config.hydra.sweep:
             os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
+        for i, overrides in enumerate(job_overrides):
+            log.info(f"\t#{initial_job_idx + i} : {' '.join(filter_overrides(overrides))}")
         job_params = [
             (list(o), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}")
             for i, o in enumerate(job_overrides)
@@ -131,11 +139,3 @@ def _relative(path: Path) -> str:
     with contextlib.suppress(ValueError):
         return str(Path(path).resolve().relative_to(Path.cwd()))
     return str(path)
-
-
-class LocalLauncher(_SweepJobs, plugin.LocalLauncher):
-    """``hydra/launcher=submitit_local``: each job a local process, as on a cluster."""
-
-
-class SlurmLauncher(_SweepJobs, plugin.SlurmLauncher):
-    """``hydra/launcher=submitit_slurm``: the sweep as one SLURM job array."""
