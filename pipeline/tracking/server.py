@@ -118,6 +118,11 @@ def serve(args: argparse.Namespace) -> None:
     home.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:  # the postgres user must reach DIR/postgres
         home.chmod(home.stat().st_mode | 0o011)
+        if subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", home]).returncode:
+            sys.exit(
+                f"error: as root PostgreSQL runs as the postgres user, who cannot reach {home} "
+                "(a parent folder is private): choose a SERVER_DIR under /srv, /var/lib or /tmp"
+            )
     password = _secret(home / "db-password")
     data = home / "postgres"
     pg_bin = _pg_bin()
