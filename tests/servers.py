@@ -55,7 +55,14 @@ def tracking_server(folder: Path, *args: str, env: dict | None = None) -> Iterat
     """``python -m pipeline.tracking.server`` in the foreground, as ``make server`` runs it."""
     port = free_port()
     log = folder / "server.out"
-    command = [sys.executable, "-m", "pipeline.tracking.server", "--dir", str(folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.tracking.server",
+        "--dir",
+        str(folder),
+        "--workers=1",
+    ]
     with log.open("w") as out:
         server = subprocess.Popen(
             [*command, "--port", str(port), *args],
