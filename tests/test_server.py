@@ -185,3 +185,52 @@ def test_the_summary_hint_fits_the_store():
     assert ui_hint("sqlite:///mlflow.db").startswith("mlflow ui  ")
     assert "--backend-store-uri sqlite:////tmp/x.db" in ui_hint("sqlite:////tmp/x.db")
     assert "--backend-store-uri file:///tmp/mlruns" in ui_hint("file:///tmp/mlruns")
+
+
+def test_a_store_that_fails_for_a_while_loses_no_epoch(tmp_path, monkeypatch):
+    from pipeline.tracking import store as tracking
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(None, "outage")
+    real, calls = tracking._write_metrics, []
+
+    def flaky(run_id, items):  # the store is away for the 2nd and 3rd write
+        calls.append(len(items))
+        if len(calls) in (2, 3):
+            raise ConnectionError("connection refused")
+        real(run_id, items)
+
+    monkeypatch.setattr(tracking, "_write_metrics", flaky)
+    with tracking.run("r") as run_id:
+        with tracking.epoch_metrics(run_id, every=0) as log:
+            for epoch in range(1, 6):
+                log(epoch, {"loss": float(epoch)})
+    history = mlflow.MlflowClient().get_metric_history(run_id, "loss")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5]
+    assert calls == [1, 1, 2, 3, 1]  # the held epochs went with the next write
+
+
+def test_a_store_that_stays_away_fails_the_run_in_one_line_and_keeps_the_epochs(
+    tmp_path, monkeypatch
+):
+    from pipeline.errors import TrackingError
+    from pipeline.tracking import store as tracking
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(None, "gone")
+    monkeypatch.setenv("MEMLAB_TRACKING_PATIENCE", "0")
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+
+    def gone(run_id, items):
+        raise ConnectionError("connection refused")
+
+    with pytest.raises(TrackingError, match="lost the MLflow tracking server") as raised:
+        with tracking.run("r") as run_id:
+            with tracking.epoch_metrics(run_id, every=0) as log:
+                log(1, {"loss": 1.0})
+                monkeypatch.setattr(tracking, "_write_metrics", gone)
+                log(2, {"loss": 2.0})  # no patience: the run fails here
+    assert "\n" not in str(raised.value)
+    kept = (tmp_path / f"unrecorded_metrics_{run_id}.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in kept] == [2]
+    assert mlflow.MlflowClient().get_run(run_id).info.status == "FAILED"

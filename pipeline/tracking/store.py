@@ -279,9 +279,12 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
             try:
                 with _quick_http():
                     _write_metrics(run_id, pending)
-            except Exception:
+            except Exception as write_error:  # reported on the original error instead
                 path = _spill(run_id, pending)
-                err.add_note(f"{len(pending)} measured metrics could not be written; see {path}")
+                err.add_note(
+                    f"{len(pending)} buffered metrics were not written: {write_error}; "
+                    f"they are saved in {path}"
+                )
         raise
     else:
         while not write():  # _give_up raises once the store has been away too long
@@ -316,8 +319,10 @@ def _spill(run_id: str, metrics: list[Metric]) -> Path:
         from hydra.core.hydra_config import HydraConfig
 
         folder = Path(HydraConfig.get().runtime.output_dir)
-    except Exception:  # not under Hydra (a notebook, a DVC stage): the working directory
-        folder = Path.cwd()
+    except Exception:  # not under Hydra (a notebook, a DVC stage)
+        import tempfile
+
+        folder = Path(tempfile.gettempdir())
     path = folder / f"unrecorded_metrics_{run_id}.jsonl"
     with path.open("a") as out:
         for m in metrics:
