@@ -34,13 +34,15 @@ lint: $(STAMP) ## ruff
 ui: $(STAMP) ## open the MLflow UI on this directory's runs
 	$(VENV)/bin/mlflow ui
 
-# make server PORT=5001 SERVER_DIR=/data/mlflow [HOST=0.0.0.0] [ARTIFACTS=s3://bucket/mlflow] [AUTH=1]
+# make server PORT=5001 SERVER_DIR=/srv/mlflow [HOST=0.0.0.0 ALLOWED_HOSTS=mlflow.lab.org,10.1.*]
+#             [ARTIFACTS=s3://bucket/mlflow] [AUTH=1]     (README: "A team tracking server")
 PORT       ?= 5000
 SERVER_DIR ?= mlserver
 HOST       ?= 127.0.0.1
 server: $(STAMP) ## a team MLflow server on PostgreSQL, in the foreground (Ctrl-C stops it)
 	$(PY) -m pipeline.tracking.server --port $(PORT) --dir $(SERVER_DIR) --host $(HOST) \
-		$(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) $(if $(AUTH),--auth)
+		$(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) $(if $(AUTH),--auth) \
+		$(if $(ALLOWED_HOSTS),--allowed-hosts $(ALLOWED_HOSTS))
 
 bench: $(STAMP) ## benchmark NumpyMLP against MLPClassifier, PyTorch (if installed) and the BLAS floor
 	$(PY) -m pipeline.bench --mnist-dir ../shared/data/mnist
