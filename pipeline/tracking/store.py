@@ -24,13 +24,11 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from pipeline.tracking import outage
+
 # MLflow accepts at most this many params / metrics per log_batch call.
 _PARAM_BATCH = 100
 _METRIC_BATCH = 1000
-
-# How long per-epoch metrics wait for a tracking server that has gone away before the run fails
-# (seconds; MEMLAB_TRACKING_PATIENCE overrides). Training goes on meanwhile; nothing is lost.
-_PATIENCE = 120.0
 
 
 def configure(tracking_uri: str | None, experiment_name: str) -> str:
@@ -50,6 +48,7 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
         mlflow.set_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
     _check_server(uri)
+    outage.configure_http(uri)
     try:
         experiment_id = mlflow.set_experiment(experiment_name).experiment_id
     except MlflowException as err:
@@ -173,6 +172,8 @@ def run(
         raise
     except BaseException as err:
         _end(client, run_id, "FAILED", f"{type(err).__name__}: {err}"[:5000])
+        if outage.unreachable(err):  # MLflow's own retries gave up: one line, no traceback
+            raise outage.lost(mlflow.get_tracking_uri(), err) from None
         raise
     else:
         mlflow.end_run(status="FINISHED")
@@ -184,13 +185,15 @@ def _end(client: MlflowClient, run_id: str, status: str, error: str) -> None:
     Called while an exception is on its way out: a store that cannot be written (a server that
     is gone) is given one quick try, and never replaces that exception with its own.
     """
-    with _quick_http():
+    with outage.quick_http():
         with contextlib.suppress(Exception):
             client.set_tag(run_id, "error", error)
         try:
             mlflow.end_run(status=status)
-        except Exception:  # the run stays RUNNING in a store we cannot reach; say so, go on
-            logging.getLogger(__name__).warning("could not mark run %s %s", run_id, status)
+            return
+        except Exception:  # the store is gone: the run stays RUNNING there
+            pass
+    outage.fail_fast_from_now()
 
 
 def log_params(run_id: str, params: Mapping[str, str]) -> None:
@@ -206,8 +209,13 @@ def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
 
 
 def log_metrics(run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-    """Log finite metrics in one call; a NaN or inf is refused, never recorded as a result."""
-    _write_metrics(run_id, _finite_metrics(metrics, step))
+    """Log finite metrics in one call; a NaN or inf is refused, never recorded as a result.
+
+    A store that is away is waited for as in ``epoch_metrics`` (and the metrics saved locally
+    if it does not come back).
+    """
+    items = _finite_metrics(metrics, step)
+    outage.write_patiently(lambda: _write_metrics(run_id, items), run_id, items)
 
 
 def _finite_metrics(metrics: Mapping[str, float], step: int) -> list[Metric]:
@@ -241,27 +249,15 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
     for longer than ``MEMLAB_TRACKING_PATIENCE`` seconds (default 120) fails the run with one
     line, and the unwritten epochs are saved as JSON lines in the run's output folder.
     """
-    patience = float(os.environ.get("MEMLAB_TRACKING_PATIENCE", _PATIENCE))
     pending: list[Metric] = []
     last = -float("inf")
-    down_since: float | None = None
+    retry = outage.Retry(run_id)
 
     def write() -> bool:
         """Try to write what is pending; True if the store took it (or nothing was pending)."""
-        nonlocal down_since
-        if not pending:
-            return True
-        try:
-            with _quick_http():
-                _write_metrics(run_id, pending)
-        except Exception as err:
-            down_since = down_since or time.monotonic()
-            if time.monotonic() - down_since > patience:
-                _give_up(run_id, pending, patience, err)
-            return False
-        pending.clear()
-        down_since = None
-        return True
+        if pending and retry.attempt(lambda: _write_metrics(run_id, pending), pending):
+            pending.clear()
+        return not pending
 
     def log(epoch: int, metrics: dict) -> None:
         nonlocal last
@@ -277,71 +273,18 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
         # (a Ctrl-C must still end the run KILLED, a divergence still as its one-line message).
         if pending:
             try:
-                with _quick_http():
+                with outage.quick_http():
                     _write_metrics(run_id, pending)
             except Exception as write_error:  # reported on the original error instead
-                path = _spill(run_id, pending)
+                path = outage.spill(run_id, pending)
                 err.add_note(
                     f"{len(pending)} buffered metrics were not written: {write_error}; "
                     f"they are saved in {path}"
                 )
         raise
     else:
-        while not write():  # _give_up raises once the store has been away too long
+        while not write():  # Retry raises once the store has been away too long
             time.sleep(min(every, 1.0))
-
-
-@contextlib.contextmanager
-def _quick_http() -> Iterator[None]:
-    """MLflow's http client without its own retries (minutes of back-off) and a short timeout.
-
-    Inside ``epoch_metrics`` (which retries by itself without stopping training) and when a
-    run is ended on its way out. Other stores ignore these settings.
-    """
-    saved = {k: os.environ.get(k) for k in _QUICK_HTTP}
-    os.environ.update(_QUICK_HTTP)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-_QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-
-
-def _spill(run_id: str, metrics: list[Metric]) -> Path:
-    """Save metrics that never reached the store as JSON lines in the run's output folder."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        folder = Path(HydraConfig.get().runtime.output_dir)
-    except Exception:  # not under Hydra (a notebook, a DVC stage)
-        import tempfile
-
-        folder = Path(tempfile.gettempdir())
-    path = folder / f"unrecorded_metrics_{run_id}.jsonl"
-    with path.open("a") as out:
-        for m in metrics:
-            row = {"key": m.key, "value": m.value, "step": m.step, "timestamp": m.timestamp}
-            out.write(json.dumps(row) + "\n")
-    return path
-
-
-def _give_up(run_id: str, pending: list[Metric], patience: float, err: Exception) -> None:
-    from pipeline.errors import TrackingError
-
-    path = _spill(run_id, pending)
-    count = len(pending)
-    pending.clear()
-    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-    raise TrackingError(
-        f"lost the MLflow tracking server at {mlflow.get_tracking_uri()} for over "
-        f"{patience:.0f} s ({first}); {count} measured metrics of run {run_id} are saved in {path}"
-    )
 
 
 def record_warnings(run_id: str, warnings: list[str]) -> None:
