@@ -13,7 +13,9 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "memlab needs Python 3.11+, found " + sys.version.split()[0] + " (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@# compat: the checkout on sys.path, so that Hydra finds hydra_plugins/memlab_launcher next to
+	@# the installed plugins (a strict editable install hides it behind their namespace)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]" --config-settings editable_mode=compat
 	@touch $@
 
 install: $(STAMP) ## create .venv and install memlab with its dev tools
