@@ -152,7 +152,9 @@ def test_basic_auth_refuses_anonymous_and_accepts_a_created_user_with_s3_artifac
             admin = ("admin", (folder / "admin-password").read_text().strip())
             user = {"username": "ada", "password": "ada-password-2026"}
             _post(url, "/api/2.0/mlflow/users/create", user, admin)
-            env = clean_env(MLFLOW_TRACKING_USERNAME="ada", MLFLOW_TRACKING_PASSWORD="ada-password-2026")
+            env = clean_env(
+                MLFLOW_TRACKING_USERNAME=user["username"], MLFLOW_TRACKING_PASSWORD=user["password"]
+            )
             done = cli(tmp_path, *TINY, f"mlflow.tracking_uri={url}", env=env)
             assert done.returncode == 0, done.stderr
 
