@@ -75,7 +75,12 @@ class SweepJobs:
 
         from pipeline.sweep import end_sweep, sweep_parent_id
 
-        jobs = self._submit(job_overrides, initial_job_idx)
+        try:
+            jobs = self._submit(job_overrides, initial_job_idx)
+        except RuntimeError as err:  # e.g. submitit_slurm where there is no SLURM
+            end_sweep("FAILED")
+            print(f"error: cannot submit the sweep's jobs: {err}", file=sys.stderr)
+            sys.exit(1)
         common = set.intersection(*(set(o) for o in job_overrides))
         results, failed = [], []
         for idx, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):

@@ -42,6 +42,7 @@ class SlurmConf(plugin_config.SlurmQueueConf):
     on NFS. See the README, "Running on a cluster"."""
 
     _target_: str = "hydra_plugins.memlab_launcher.launchers.SlurmLauncher"
+    name: str = "memlab"  # the job name squeue shows
     partition: str | None = None  # --partition (None: the cluster's default)
     account: str | None = None  # --account
     timeout_min: int = 60  # --time in minutes; at the limit SLURM sends SIGTERM (run: KILLED)
