@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test test-fast lint ui notebook repro bench clean
+.PHONY: help install lock run test test-fast lint ui notebook server repro bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "memlab needs Python 3.11+, found " + sys.version.split()[0] + " (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# compat: the checkout on sys.path, so that Hydra finds hydra_plugins/memlab_launcher next to
+	@# the installed plugins (a strict editable install hides it behind their namespace)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . --config-settings editable_mode=compat
 	@touch $@
 
 install: $(STAMP) ## create .venv and install memlab with its dev tools, versions from requirements.lock
@@ -54,6 +56,16 @@ $(NOTEBOOK_STAMP): $(STAMP)
 
 notebook: $(NOTEBOOK_STAMP) ## open the tutorial notebook in JupyterLab (installs it into .venv once)
 	$(VENV)/bin/jupyter lab notebooks/tutorial.ipynb
+
+# make server PORT=5001 SERVER_DIR=/srv/mlflow [HOST=0.0.0.0 ALLOWED_HOSTS=mlflow.lab.org,10.1.*]
+#             [ARTIFACTS=s3://bucket/mlflow] [AUTH=1]     (README: "A team tracking server")
+PORT       ?= 5000
+SERVER_DIR ?= mlserver
+HOST       ?= 127.0.0.1
+server: $(STAMP) ## a team MLflow server on PostgreSQL, in the foreground (Ctrl-C stops it)
+	$(PY) -m pipeline.tracking.server --port $(PORT) --dir $(SERVER_DIR) --host $(HOST) \
+		$(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) $(if $(AUTH),--auth) \
+		$(if $(ALLOWED_HOSTS),--allowed-hosts $(ALLOWED_HOSTS))
 
 bench: $(STAMP) ## benchmark NumpyMLP against MLPClassifier, PyTorch (if installed) and the BLAS floor
 	$(PY) -m pipeline.bench --mnist-dir ../shared/data/mnist

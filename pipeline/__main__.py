@@ -56,15 +56,11 @@ def format_summary(run_id: str, result, tracking_uri: str) -> str:
                 f"mean confidence {noise.mean_max_prob:.2f}, "
                 f"real-vs-noise AUROC {noise.auroc:.3f}"
             )
-    uri = tracking_uri
-    ui = (
-        "mlflow ui"
-        if uri.startswith("sqlite:///mlflow.db") or "mlflow.db" in uri
-        else (f"mlflow ui --backend-store-uri {uri}")
-    )
-    from pipeline.tracking.ui import run_link  # the model-training view, not MLflow's GenAI one
+    from pipeline.tracking.server import ui_hint
+    from pipeline.tracking.ui import DEFAULT_UI, run_link  # the model-training view
 
-    lines.append(f"look at it: {ui}  (then open {run_link(run_id)})")
+    base = tracking_uri if tracking_uri.startswith(("http://", "https://")) else DEFAULT_UI
+    lines.append(f"look at it: {ui_hint(tracking_uri, run_link(run_id, base))}")
     return "\n".join(lines)
 
 
@@ -104,7 +100,10 @@ def main(cfg: DictConfig) -> None:
     """Run one job of the composed configuration."""
     from pipeline.errors import MemlabError
     from pipeline.sweep import sweep_parent_id
+    from pipeline.tracking import signals
 
+    signals.install()  # SIGTERM (SLURM, kill, timeout) ends the run KILLED, like Ctrl-C
+    _spill_into_output_folder()
     parent = sweep_parent_id()
     try:
         from pipeline import numerics
@@ -136,21 +135,29 @@ def main(cfg: DictConfig) -> None:
         _close_parent(parent, "FAILED")
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         _close_parent(parent, "KILLED")
-        print("interrupted: the run is marked KILLED in MLflow", file=sys.stderr)
-        sys.exit(130)
+        print(f"{err or 'interrupted'}: the run is marked KILLED in MLflow", file=sys.stderr)
+        sys.exit(signals.EXIT_STATUS if isinstance(err, signals.Terminated) else 130)
     print(format_summary(run_id, result, store.tracking_uri()))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def _close_parent(parent: str | None, status: str) -> None:
-    """A failed or interrupted job ends its sweep's parent run with it."""
-    if parent:
-        from pipeline.tracking import store as tracking
+def _spill_into_output_folder() -> None:
+    """Metrics a vanished tracking server never got are saved in this job's output folder."""
+    from hydra.core.hydra_config import HydraConfig
 
-        tracking.close_parent(parent, status)
+    from pipeline.tracking import outage
+
+    outage.spill_into(HydraConfig.get().runtime.output_dir)
+
+
+def _close_parent(parent: str | None, status: str) -> None:
+    """A failed or interrupted job ends its sweep's parent run, where that ends the sweep."""
+    from pipeline.sweep import end_sweep_early
+
+    end_sweep_early(parent, status)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,93 @@
 """Hydra multirun (``-m``) as one MLflow parent run with each job a child, whatever the launcher.
 
 ``SweepParent`` is a Hydra callback (registered in ``conf/config.yaml``). Before any job starts it
-creates the parent run, in the launching process, and hands its id to the jobs through the
-environment (``MEMLAB_SWEEP_PARENT``), which the basic launcher's in-process jobs and the joblib
-launcher's worker processes (started afterwards) both inherit. Creating the parent first also
-creates the SQLite store before parallel jobs race for it. When the sweep ends the parent is
-FINISHED if every child finished, else FAILED, and the runs that differ only in their seed
-are aggregated (means and 95% intervals, ``pipeline.tracking.aggregate``).
+creates the parent run, in the launching process, and hands its id to the jobs two ways: the
+environment (``MEMLAB_SWEEP_PARENT``), which in-process jobs, joblib workers and submitit's local
+jobs inherit, and a file in the sweep folder (``.memlab_sweep_parent``), which a cluster job
+reads when its scheduler does not export the environment (the sweep folder is on the shared
+filesystem). Creating the parent first also creates the SQLite store before parallel jobs race
+for it.
+
+The parent is closed once, in the launching process, when the sweep has ended: FINISHED if every
+child finished, else FAILED. ``on_multirun_end`` does it for a sweep that succeeded;
+``pipeline.launcher`` (submitit: local or SLURM) waits for every job and does it for one with
+failed jobs; a sweep that stops on an error (the basic launcher runs its jobs in-process and
+stops at the first failure; joblib) is closed when the launching process exits. A sweep that
+ran to its end also gets its runs that differ only in their seed aggregated (means and 95%
+intervals, ``pipeline.tracking.aggregate``).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 PARENT_ENV = "MEMLAB_SWEEP_PARENT"
+PARENT_FILE = ".memlab_sweep_parent"
+
+# Set only in the process that launched the sweep (never inherited by a job in another process).
+_launching: dict[str, str] = {}
 
 
 def sweep_parent_id() -> str | None:
-    """The id of the current sweep's parent run, when this job is part of a sweep."""
-    return os.environ.get(PARENT_ENV) or None
+    """The id of the current sweep's parent run, when this job is part of a sweep.
+
+    From the environment, else from the file in the sweep folder (a cluster job whose
+    environment was not exported). None for a single run.
+    """
+    parent = os.environ.get(PARENT_ENV)
+    if parent:
+        return parent
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            return None
+        path = Path(hydra_cfg.sweep.dir) / PARENT_FILE
+        return path.read_text().strip() or None
+    except (ValueError, OSError):  # not under Hydra, or no file: not a sweep
+        return None
+
+
+def end_sweep(status: str | None = None, *, aggregate: bool = True) -> str | None:
+    """Close the current sweep's parent run, in the process that launched it; its status.
+
+    ``status`` None: FINISHED when every child finished, else FAILED. With ``aggregate``, the
+    finished runs that differ only in their seed are then aggregated (printing what was
+    written). A no-op in any other process (a job in a worker or on a cluster node), and the
+    second time.
+    """
+    parent = _launching.pop("parent", None)
+    os.environ.pop(PARENT_ENV, None)
+    if not parent:
+        return None
+    from pipeline.tracking import parents
+    from pipeline.tracking.aggregate import record_sweep_aggregates
+
+    closed = parents.close_parent(parent, status)
+    if aggregate:
+        for line in record_sweep_aggregates(parent):  # never raises: problems become lines
+            print(line)
+    return closed
+
+
+def end_sweep_early(parent: str | None, status: str) -> None:
+    """A job failed or was interrupted: end its sweep with it, if the sweep stops here.
+
+    Only the basic launcher runs jobs in the launching process, and its sweep stops at the
+    first failure; jobs in other processes leave the parent to the launcher, so that it is
+    closed only when every job has ended.
+    """
+    if parent and _launching.get("parent") == parent:
+        end_sweep(status, aggregate=False)
 
 
 class SweepParent(Callback):
@@ -31,7 +95,7 @@ class SweepParent(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from pipeline.errors import MemlabError
-        from pipeline.tracking import metadata
+        from pipeline.tracking import metadata, parents
         from pipeline.tracking import store as tracking
 
         mlflow_cfg = config.mlflow
@@ -56,16 +120,18 @@ class SweepParent(Callback):
             **metadata.git_tags(),
         }
         name = f"{experiment}-sweep-{config.model.name}"
-        os.environ[PARENT_ENV] = tracking.start_detached_run(name, tags)
+        parent = parents.start_detached_run(name, tags)
+        os.environ[PARENT_ENV] = parent
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / PARENT_FILE).write_text(parent + "\n")
+        _launching["parent"] = parent
+        # A sweep that stops on an error never reaches on_multirun_end: close it on the way out.
+        atexit.register(end_sweep, aggregate=False)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from pipeline.tracking import store as tracking
-        from pipeline.tracking.aggregate import record_sweep_aggregates as aggregate_seeds
-
-        parent = os.environ.pop(PARENT_ENV, None)
+        parent = _launching.get("parent")
         if parent:
-            tracking.close_parent(parent)
-            for line in aggregate_seeds(parent):  # pipeline/tracking/aggregate.py
-                print(line)
+            end_sweep()
             report = f"python -m pipeline.report --parent {parent}"
             print(f"sweep {parent}: compare its runs with {report}")

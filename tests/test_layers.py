@@ -60,7 +60,7 @@ def test_mlflow_is_imported_only_by_the_tracking_layer():
 
 def test_hydra_is_imported_only_by_the_entry_point_and_the_sweep_callback():
     # overrides.py is the entry point's own check of its command line, before Hydra's
-    entry = {"__main__.py", "overrides.py", "sweep.py"}
+    entry = {"__main__.py", "overrides.py", "sweep.py", "launcher.py"}
     assert _importing("hydra") | _importing("omegaconf") <= entry
 
 

@@ -4,13 +4,16 @@ A run records the whole composed config as flattened params
 (dotted keys that match Hydra override syntax, logged in batches), the resolved config as an
 artifact, tags (git commit, data fingerprint, ...) and per-epoch metrics with ``step=epoch``.
 A run that raises is marked FAILED with the error on it; Ctrl-C marks it KILLED. What was
-logged before is kept.
+logged before is kept; so does SIGTERM (see ``signals``). Per-epoch metrics survive a tracking
+server that goes away for a while (``epoch_metrics``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -19,6 +22,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from pipeline import numerics
+from pipeline.tracking import outage
 
 # MLflow accepts at most this many params / metrics per log_batch call.
 _PARAM_BATCH = 100
@@ -41,10 +45,13 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
     from pipeline.errors import TrackingError
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # An http store prints "View run ... at: URL" lines at every run end; the summary says it.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
     _check_server(uri)
+    outage.configure_http(uri)
     try:
         experiment = mlflow.set_experiment(experiment_name)
         experiment_id = experiment.experiment_id
@@ -116,7 +123,8 @@ def run(
     """Start a run (a child of ``parent_run_id`` if given), yield its id, and end it honestly.
 
     FINISHED on success; FAILED with the error recorded as the ``error`` tag when an exception
-    escapes; KILLED on Ctrl-C. The exception is re-raised.
+    escapes; KILLED on Ctrl-C or SIGTERM (once ``signals.install()`` ran). The exception is
+    re-raised.
     """
     client = MlflowClient()
     active = mlflow.start_run(
@@ -128,22 +136,36 @@ def run(
     run_id = active.info.run_id
     try:
         yield run_id
-    except KeyboardInterrupt:
-        _end(client, run_id, "KILLED", "interrupted (Ctrl-C)")
+    except KeyboardInterrupt as err:
+        from pipeline.tracking.signals import Terminated
+
+        why = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted (Ctrl-C)"
+        _end(client, run_id, "KILLED", why)
         raise
     except BaseException as err:
         _end(client, run_id, "FAILED", f"{type(err).__name__}: {err}"[:5000])
+        if outage.unreachable(err):  # MLflow's own retries gave up: one line, no traceback
+            raise outage.lost(mlflow.get_tracking_uri(), err) from None
         raise
     else:
         mlflow.end_run(status="FINISHED")
 
 
 def _end(client: MlflowClient, run_id: str, status: str, error: str) -> None:
-    """Record ``error`` on the run and end it with ``status``, even if the tag cannot be written."""
-    try:
-        client.set_tag(run_id, "error", error)
-    finally:
-        mlflow.end_run(status=status)
+    """Record ``error`` on the run and end it with ``status``, even if the tag cannot be written.
+
+    Called while an exception is on its way out: a store that cannot be written (a server that
+    is gone) is given one quick try, and never replaces that exception with its own.
+    """
+    with outage.quick_http():
+        with contextlib.suppress(Exception):
+            client.set_tag(run_id, "error", error)
+        try:
+            mlflow.end_run(status=status)
+            return
+        except Exception:  # the store is gone: the run stays RUNNING there
+            pass
+    outage.fail_fast_from_now()
 
 
 def log_params(run_id: str, params: Mapping[str, str]) -> None:
@@ -159,13 +181,17 @@ def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
 
 
 def log_metrics(run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-    """Log finite metrics in one call; a NaN or inf is refused, never recorded as a result."""
-    _write_metrics(run_id, _finite_metrics(metrics, step))
+    """Log finite metrics in one call; a NaN or inf is refused, never recorded as a result.
+
+    A store that is away is waited for as in ``epoch_metrics`` (and the metrics saved locally
+    if it does not come back).
+    """
+    items = _finite_metrics(metrics, step)
+    outage.write_patiently(lambda: _write_metrics(run_id, items), run_id, items)
 
 
 def _finite_metrics(metrics: Mapping[str, float], step: int) -> list[Metric]:
     import math
-    import time
 
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
     if bad:
@@ -189,18 +215,27 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
     at once, then whatever has come each time ``every`` seconds have passed, and the rest when
     the block ends, also when it ends with an error, so nothing measured is lost. Each value
     keeps its epoch (``step``) and the time it was measured. A NaN or inf is refused at once.
-    """
-    import time
 
+    A write that fails (a tracking server restarting, a network hiccup) keeps its epochs and is
+    tried again later while training goes on; the block's end waits for the store. A store gone
+    for longer than ``MEMLAB_TRACKING_PATIENCE`` seconds (default 120) fails the run with one
+    line, and the unwritten epochs are saved as JSON lines in the run's output folder.
+    """
     pending: list[Metric] = []
     last = -float("inf")
+    retry = outage.Retry(run_id)
+
+    def write() -> bool:
+        """Try to write what is pending; True if the store took it (or nothing was pending)."""
+        if pending and retry.attempt(lambda: _write_metrics(run_id, pending), pending):
+            pending.clear()
+        return not pending
 
     def log(epoch: int, metrics: dict) -> None:
         nonlocal last
         pending.extend(_finite_metrics(metrics, epoch))
         if time.monotonic() - last >= every:
-            _write_metrics(run_id, pending)
-            pending.clear()
+            write()
             last = time.monotonic()
 
     try:
@@ -210,13 +245,18 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
         # (a Ctrl-C must still end the run KILLED, a divergence still as its one-line message).
         if pending:
             try:
-                _write_metrics(run_id, pending)
+                with outage.quick_http():
+                    _write_metrics(run_id, pending)
             except Exception as write_error:  # reported on the original error instead
-                err.add_note(f"{len(pending)} buffered metrics were not written: {write_error}")
+                path = outage.spill(run_id, pending)
+                err.add_note(
+                    f"{len(pending)} buffered metrics were not written: {write_error}; "
+                    f"they are saved in {path}"
+                )
         raise
     else:
-        if pending:
-            _write_metrics(run_id, pending)
+        while not write():  # Retry raises once the store has been away too long
+            time.sleep(min(every, 1.0))
 
 
 def record_warnings(run_id: str, warnings: list[str]) -> None:
@@ -235,39 +275,6 @@ def log_dict(run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
 
 def tracking_uri() -> str:
     return mlflow.get_tracking_uri()
-
-
-def start_detached_run(name: str, tags: Mapping[str, str]) -> str:
-    """Create a RUNNING run that is not the process's active run (a sweep's parent); its id."""
-    experiment_id = mlflow.get_experiment_by_name(_experiment_name()).experiment_id
-    created = MlflowClient().create_run(experiment_id, run_name=name, tags=dict(tags))
-    return created.info.run_id
-
-
-def _experiment_name() -> str:
-    from mlflow.tracking.fluent import _get_experiment_id
-
-    return MlflowClient().get_experiment(_get_experiment_id()).name
-
-
-def children(parent_run_id: str) -> list:
-    """The runs whose parent is ``parent_run_id``."""
-    client = MlflowClient()
-    parent = client.get_run(parent_run_id)
-    return client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-        max_results=10_000,
-    )
-
-
-def close_parent(parent_run_id: str, status: str | None = None) -> str:
-    """End a parent run: ``status`` if given, else FINISHED when every child finished."""
-    if status is None:
-        states = [run.info.status for run in children(parent_run_id)]
-        status = "FINISHED" if states and all(s == "FINISHED" for s in states) else "FAILED"
-    MlflowClient().set_terminated(parent_run_id, status=status)
-    return status
 
 
 def log_figure(run_id: str, figure, artifact_file: str) -> None:
