@@ -33,6 +33,7 @@ CONSTRAINTS = {
     "train.fit_threshold": Number(low=0, high=1, low_open=True),
     "train.stop_at_fit": Flag(),
     "train.progress": Choice(("auto", True, False)),
+    "train.record_examples": Flag(),
     "mlflow.tracking_uri": Text(optional=True),
     "mlflow.experiment_name": Text(),
     "mlflow.run_name": Text(optional=True),
@@ -146,6 +147,7 @@ class TrainSettings:
     fit_threshold: float = 1.0
     stop_at_fit: bool = False
     progress: str | bool = "auto"  # DVC stages draw no progress bar and do not read it
+    record_examples: bool = True  # keep each example's per-epoch correctness and probability
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:

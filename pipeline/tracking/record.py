@@ -3,8 +3,9 @@
 ``StudyRecorder`` is the study core's observer (``pipeline.study.run.StudyObserver``): it opens
 each arm's run, streams its epochs (``store.epoch_metrics``), draws the progress bar, and when
 the arm is done records what it returned (``record_arm``): the flat metrics, the confusion
-matrix, the figures, the model and the warnings. ``execute`` is ``python -m pipeline``'s whole
-run: the run with the params and the config, the study, and the comparison on the parent.
+matrix, the figures, the per-example record (``tracking.examples``), the model and the
+warnings. ``execute`` is ``python -m pipeline``'s whole run: the run with the params and the
+config, the study, and the comparison on the parent.
 The DVC stages record through the same ``record_arm``.
 """
 
@@ -22,6 +23,7 @@ from pipeline.tracking import store
 def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
     """Record a trained arm in ``run_id`` (the active MLflow run, for the model)."""
     from pipeline.report import figures
+    from pipeline.tracking.examples import record_examples
     from pipeline.tracking.models import log_model
 
     store.log_metrics(run_id, {**arm.metrics(), **arm.timings()}, step=arm.training.epochs)
@@ -46,6 +48,7 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
         )
     for name, figure in drawn.items():
         store.log_figure(run_id, figure, name)
+    record_examples(run_id, arm, data, title=title)
     uri = log_model(arm.model, input_example=arm.input_example, run_id=run_id)
     store.set_tags(run_id, {"model_uri": uri})
     store.record_warnings(run_id, arm.warnings)

@@ -1,0 +1,144 @@
+"""Figures of which examples were learned, forgotten or memorized (one run, or one study).
+
+The dataset cartography map (Swayamdipta et al. 2020), galleries of training images with their
+trained-on and true labels, and histograms of forgetting events and memorization scores. Each
+builder is a pure function returning a fresh pyplot-free ``Figure`` (:mod:`pipeline.report.canvas`);
+:mod:`pipeline.tracking.examples` logs them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from pipeline.report.canvas import new_figure
+
+CLEAN, MISLABELED = "C0", "C3"  # blue: trained on the true label; red: on a wrong one
+
+
+def cartography_map(
+    confidence: np.ndarray, variability: np.ndarray, mislabeled: np.ndarray, *, title: str = ""
+) -> Figure:
+    """Confidence against variability, one dot per training example, mislabeled ones in red.
+
+    Parameters
+    ----------
+    confidence, variability : ndarray of shape (n,)
+        Mean and standard deviation over epochs of each example's label probability.
+    mislabeled : ndarray of bool, shape (n,)
+        Trained on a label that is not the true one.
+
+    Returns
+    -------
+    Figure
+        One axes, variability on x and confidence on y (cartography's layout): easy-to-learn
+        top left, hard-to-learn bottom left, ambiguous to the right.
+    """
+    mislabeled = np.asarray(mislabeled, dtype=bool)
+    fig = new_figure((6.0, 5.0))
+    ax = fig.add_subplot()
+    size = max(2.0, min(12.0, 8000.0 / max(1, len(mislabeled))))
+    for mask, colour, label in (
+        (~mislabeled, CLEAN, "clean"),
+        (mislabeled, MISLABELED, "wrong label"),
+    ):
+        if mask.any():
+            ax.scatter(
+                variability[mask],
+                confidence[mask],
+                s=size,
+                c=colour,
+                alpha=0.5,
+                linewidths=0,
+                label=f"{label} ({int(mask.sum())})",
+            )
+    ax.set_xlabel("variability (std of p(label) over epochs)")
+    ax.set_ylabel("confidence (mean p(label) over epochs)")
+    ax.set_xlim(left=0.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", markerscale=2.0)
+    ax.set_title(title or "dataset cartography")
+    return fig
+
+
+def image_gallery(
+    images: np.ndarray,
+    image_shape: tuple[int, ...],
+    captions: Sequence[str],
+    *,
+    highlight: Sequence[bool] | None = None,
+    title: str = "",
+    n_cols: int = 8,
+) -> Figure:
+    """A grid of input images, each with a caption (e.g. its trained-on and true label).
+
+    Parameters
+    ----------
+    images : ndarray of shape (k, n_features)
+        Inputs, ``n_features = prod(image_shape)``; each drawn on its own grey scale.
+    image_shape : (height, width)
+    captions : k strings
+    highlight : k bools, optional
+        Captions drawn in red (e.g. examples trained on a wrong label).
+    """
+    images = np.asarray(images, dtype=float)
+    k = len(images)
+    n_cols = max(1, min(n_cols, k))
+    n_rows = max(1, math.ceil(k / n_cols))
+    fig = new_figure((1.3 * n_cols, 1.5 * n_rows + 0.4))
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i >= k:
+            continue
+        ax.imshow(images[i].reshape(image_shape), cmap="gray_r", interpolation="nearest")
+        colour = MISLABELED if highlight is not None and highlight[i] else "black"
+        ax.set_title(captions[i], fontsize=7, color=colour)
+    if k == 0:
+        axes[0].text(0.5, 0.5, "none", ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle(title)
+    return fig
+
+
+def count_histogram(
+    values: np.ndarray, mislabeled: np.ndarray, *, xlabel: str, title: str = ""
+) -> Figure:
+    """Stacked bars of an integer score (e.g. forgetting events), clean and mislabeled apart."""
+    values = np.asarray(values, dtype=int)
+    mislabeled = np.asarray(mislabeled, dtype=bool)
+    edges = np.arange(values.min(initial=0), values.max(initial=0) + 2) - 0.5
+    fig = new_figure((7.0, 4.0))
+    ax = fig.add_subplot()
+    parts = [values[~mislabeled], values[mislabeled]]
+    labels = [f"clean ({len(parts[0])})", f"wrong label ({len(parts[1])})"]
+    ax.hist(parts, bins=edges, stacked=True, color=[CLEAN, MISLABELED], label=labels)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("examples (log scale)")
+    ax.legend()
+    ax.set_title(title)
+    return fig
+
+
+def score_histogram(
+    values: np.ndarray, mislabeled: np.ndarray, *, xlabel: str, title: str = "", bins: int = 40
+) -> Figure:
+    """Stacked histogram of a real-valued score (e.g. memorization), clean and mislabeled apart."""
+    values = np.asarray(values, dtype=float)
+    mislabeled = np.asarray(mislabeled, dtype=bool)
+    finite = np.isfinite(values)
+    fig = new_figure((7.0, 4.0))
+    ax = fig.add_subplot()
+    parts = [values[finite & ~mislabeled], values[finite & mislabeled]]
+    labels = [f"clean ({len(parts[0])})", f"wrong label ({len(parts[1])})"]
+    ax.hist(parts, bins=bins, stacked=True, color=[CLEAN, MISLABELED], label=labels)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("examples (log scale)")
+    ax.legend()
+    ax.set_title(title)
+    return fig
