@@ -43,6 +43,8 @@ CONSTRAINTS = {
     "probe.control": Flag(),
     "probe.noise.n": Number(low=0, integer=True),
     "probe.noise.kinds": ListOf(Choice(NOISE_KINDS)),
+    "memorization.n_models": Number(low=2, integer=True),
+    "memorization.subset": Number(low=0, high=1, low_open=True, high_open=True),
 }
 # model.learning_rate: null picks the step size that suits the cost: 3.0 is Nielsen's (and the
 # videos') rate for sigmoid outputs with the quadratic cost, whose gradients are small; with
@@ -219,6 +221,19 @@ class TrackingSettings:
     def from_config(cls, section: dict) -> TrackingSettings:
         validate(section, "mlflow.")
         return cls(**section)
+
+
+@dataclass(frozen=True)
+class MemorizationSettings:
+    """``+experiment=memorization_scores``: how many models, each on what share of the pool."""
+
+    n_models: int = 100
+    subset: float = 0.7
+
+    @classmethod
+    def from_config(cls, section: dict) -> MemorizationSettings:
+        validate(section, "memorization.")
+        return cls(int(section["n_models"]), float(section["subset"]))
 
 
 def seed_from_config(seed: Any) -> int:

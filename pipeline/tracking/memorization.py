@@ -1,0 +1,105 @@
+"""How ``+experiment=memorization_scores`` is recorded: one MLflow run for the whole study.
+
+The run holds the params and the config like any run, the summary metrics (``mem_*``, with the
+corrupted-vs-clean AUROC when some labels are wrong), the score table
+(``memorization/scores.csv``, one row per pool example: its pool index, labels, score, standard
+error and the counts behind it), its histogram and the gallery of the most memorized images.
+The models themselves are not logged, and there are no per-model runs or figures, so the study
+costs little more than its models' training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Mapping
+
+import numpy as np
+
+from pipeline.settings import MemorizationSettings, RunSettings
+from pipeline.study.memorization import MemorizationResult, run_memorization
+from pipeline.study.results import DataSummary
+from pipeline.tracking import store
+
+FOLDER = "memorization"
+GALLERY_SIZE = 32
+
+
+def table_csv(columns: Mapping[str, np.ndarray]) -> str:
+    """The score table as CSV text: integers as integers, scores to 6 significant digits."""
+    out = io.StringIO()
+    names = list(columns)
+    out.write(",".join(names) + "\n")
+    for row in zip(*(columns[name] for name in names), strict=True):
+        cells = [f"{v:.6g}" if isinstance(v, float | np.floating) else str(int(v)) for v in row]
+        out.write(",".join(cells) + "\n")
+    return out.getvalue()
+
+
+def record_memorization(run_id: str, result: MemorizationResult, data: DataSummary) -> None:
+    """Record the study's metrics, score table, histogram and gallery in ``run_id``."""
+    from pipeline.report import example_figures as fig
+
+    store.log_metrics(run_id, {**result.metrics(), **result.timings()})
+    table = result.table()
+    store.log_text(run_id, table_csv(table), f"{FOLDER}/scores.csv")
+    mem, wrong = table["mem"], result.mislabeled
+    n_models = len(result.trained)
+    store.log_figure(
+        run_id,
+        fig.score_histogram(
+            mem,
+            wrong,
+            xlabel="memorization score: P(right | trained on it) - P(right | not)",
+            title=f"memorization scores of {np.isfinite(mem).sum()} examples ({n_models} models)",
+        ),
+        f"{FOLDER}/histogram.png",
+    )
+    ranked = np.flatnonzero(np.isfinite(mem))
+    picks = ranked[np.argsort(-mem[ranked], kind="stable")][:GALLERY_SIZE]
+    captions = []
+    for i in picks:
+        label, true = int(result.label[i]), int(result.true_label[i])
+        shown = f"{label}" if label == true else f"{label} (true {true})"
+        captions.append(f"#{int(result.index[i])}: {shown}\nmem {mem[i]:.2f}±{table['se'][i]:.2f}")
+    store.log_figure(
+        run_id,
+        fig.image_gallery(
+            result.inputs[picks],
+            data.image_shape,
+            captions,
+            highlight=wrong[picks],
+            title=f"the {len(picks)} most memorized training images (label trained on, red if "
+            "wrong)",
+        ),
+        f"{FOLDER}/gallery_most_memorized.png",
+    )
+
+
+def execute_memorization(
+    settings: RunSettings,
+    memorization: MemorizationSettings,
+    params: Mapping[str, str],
+    config_yaml: str,
+    *,
+    name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+) -> tuple[str, MemorizationResult]:
+    """Run the memorization study and record it in one run; ``(run_id, result)``."""
+    from tqdm.auto import tqdm
+
+    store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
+    with store.run(name, tags=tags, parent_run_id=parent_run_id) as run_id:
+        store.log_params(run_id, params)
+        store.log_text(run_id, config_yaml, "config.yaml")
+        disable = {"auto": None, True: False, False: True}[settings.train.progress]
+        bar = tqdm(total=memorization.n_models, desc="models", disable=disable, leave=False)
+        with contextlib.closing(bar):
+            data, result = run_memorization(
+                settings, memorization, on_model=lambda k, total: bar.update(1)
+            )
+        store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
+        store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})
+        record_memorization(run_id, result, data)
+        return run_id, result
