@@ -110,8 +110,7 @@ def main(cfg: DictConfig) -> None:
         from pipeline.tracking.record import execute
 
         config = OmegaConf.to_container(cfg, resolve=True)
-        study = {k: v for k, v in config.items() if k != "memorization"}
-        settings = RunSettings.from_config(study)
+        settings = RunSettings.from_config(config)
         config["model"].update(settings.model.params())  # record the values actually used
         experiment, overrides = _experiment_name(), _overrides()
         name = settings.mlflow.run_name or run_name(
@@ -125,14 +124,11 @@ def main(cfg: DictConfig) -> None:
             **metadata.git_tags(),
         }
         yaml = OmegaConf.to_yaml(OmegaConf.create(config))
-        if "memorization" in config:  # +experiment=memorization_scores: many models, one run
-            from pipeline.settings import MemorizationSettings
+        if settings.memorization:  # +experiment=memorization_scores: many models, one run
             from pipeline.tracking.memorization import execute_memorization
 
-            memorization = MemorizationSettings.from_config(config["memorization"])
             run_id, result = execute_memorization(
                 settings,
-                memorization,
                 metadata.flatten(config),
                 yaml,
                 name=name,

@@ -252,12 +252,15 @@ class RunSettings:
     train: TrainSettings
     probe: ProbeSettings
     mlflow: TrackingSettings
+    memorization: MemorizationSettings | None = None  # only +experiment=memorization_scores
 
     @classmethod
     def from_config(cls, cfg: dict) -> RunSettings:
-        unknown = sorted(set(cfg) - {"seed", "data", "split", "model", "train", "probe", "mlflow"})
+        sections = {"seed", "data", "split", "model", "train", "probe", "mlflow", "memorization"}
+        unknown = sorted(set(cfg) - sections)
         if unknown:
             raise ConfigError(f"{unknown[0]} is not a setting")
+        memorization = cfg.get("memorization")
         return cls(
             seed=seed_from_config(cfg["seed"]),
             data=DataSettings.from_config(cfg["data"]),
@@ -266,4 +269,5 @@ class RunSettings:
             train=TrainSettings.from_config(cfg["train"]),
             probe=ProbeSettings.from_config(cfg["probe"]),
             mlflow=TrackingSettings.from_config(cfg["mlflow"]),
+            memorization=MemorizationSettings.from_config(memorization) if memorization else None,
         )

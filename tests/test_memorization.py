@@ -67,7 +67,7 @@ def test_subsets_are_seeded_and_of_the_asked_size():
     assert (a.sum(axis=1) == 70).all() and not (a[0] == a[1]).all()
 
 
-def settings(fraction: float, uri: str = "") -> RunSettings:
+def settings(fraction: float, uri: str = "", n_models: int = 3) -> RunSettings:
     return RunSettings(
         seed=0,
         data=DataSettings("digits", {}),
@@ -76,6 +76,7 @@ def settings(fraction: float, uri: str = "") -> RunSettings:
         train=TrainSettings(progress=False, record_examples=False),
         probe=ProbeSettings(LabelSettings(fraction, "shuffle")),
         mlflow=TrackingSettings(uri or None, "test"),
+        memorization=MemorizationSettings(n_models=n_models),
     )
 
 
@@ -83,11 +84,11 @@ def test_with_corrupted_labels_the_corrupted_examples_are_the_memorized_ones():
     """Models that fit their subsets (about 120 epochs each, ~5 s in all) memorize exactly the
     shuffled labels: only the models trained on such an example give it its label."""
     fitting = replace(
-        settings(0.3),
+        settings(0.3, n_models=6),
         model=replace(TINY_MODEL, hidden_layer_sizes=(256,), max_epochs=150),
         train=TrainSettings(stop_at_fit=True, progress=False, record_examples=False),
     )
-    data, result = mz.run_memorization(fitting, MemorizationSettings(n_models=6))
+    data, result = mz.run_memorization(fitting)
     assert result.trained.shape == result.correct.shape == (6, data.sizes["n_train"])
     metrics = result.metrics()
     assert metrics["mem_auroc_corrupt"] > 0.85
@@ -95,8 +96,8 @@ def test_with_corrupted_labels_the_corrupted_examples_are_the_memorized_ones():
 
 
 def test_the_study_is_seeded():
-    first = mz.run_memorization(settings(0.0), MemorizationSettings(n_models=3))[1]
-    again = mz.run_memorization(settings(0.0), MemorizationSettings(n_models=3))[1]
+    first = mz.run_memorization(settings(0.0))[1]
+    again = mz.run_memorization(settings(0.0))[1]
     np.testing.assert_array_equal(again.correct, first.correct)
     np.testing.assert_array_equal(again.trained, first.trained)
 
@@ -146,10 +147,9 @@ def test_a_run_leaves_its_record_and_pictures(store, tmp_path):
 def test_the_memorization_run_leaves_its_table_histogram_and_gallery(store, tmp_path):
     from pipeline.tracking.memorization import execute_memorization
 
-    uri = store.tracking_uri if hasattr(store, "tracking_uri") else mlflow.get_tracking_uri()
+    uri = mlflow.get_tracking_uri()
     run_id, result = execute_memorization(
-        settings(0.2, uri),
-        MemorizationSettings(n_models=4),
+        settings(0.2, uri, n_models=4),
         {"x": "1"},
         "x: 1\n",
         name="m",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline.models import build_model
-from pipeline.settings import ModelSettings, TrainSettings
+from pipeline.settings import MemorizationSettings, ModelSettings, RunSettings, TrainSettings
 from pipeline.study.examples import auroc
 from pipeline.study.results import DataSummary
 from pipeline.study.seeds import derive_seed
@@ -221,11 +221,12 @@ def memorization_study(
 
 
 def run_memorization(
-    settings, memorization, on_model: Callable[[int, int], None] | None = None
+    settings: RunSettings, on_model: Callable[[int, int], None] | None = None
 ) -> tuple[DataSummary, MemorizationResult]:
-    """The whole study ``settings`` (``RunSettings``) and ``memorization``
-    (``MemorizationSettings``) describe: load, split, corrupt as ``settings.probe`` says (no
-    control arm), then ``memorization_study``. Records nothing."""
+    """The whole study ``settings`` describe (``settings.memorization``: how many models, on
+    what share of the pool): load, split, corrupt as ``settings.probe`` says (no control arm),
+    then ``memorization_study``. Records nothing."""
+    memorization = settings.memorization or MemorizationSettings()
     from pipeline.study.run import load_data, make_arms, summarize_data
 
     dataset, splits = load_data(settings.data, settings.split, settings.seed)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pipeline.settings import MemorizationSettings, RunSettings
+from pipeline.settings import RunSettings
 from pipeline.study.memorization import MemorizationResult, run_memorization
 from pipeline.study.results import DataSummary
 from pipeline.tracking import store
@@ -78,7 +78,6 @@ def record_memorization(run_id: str, result: MemorizationResult, data: DataSumma
 
 def execute_memorization(
     settings: RunSettings,
-    memorization: MemorizationSettings,
     params: Mapping[str, str],
     config_yaml: str,
     *,
@@ -86,7 +85,8 @@ def execute_memorization(
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
 ) -> tuple[str, MemorizationResult]:
-    """Run the memorization study and record it in one run; ``(run_id, result)``."""
+    """Run the memorization study ``settings.memorization`` asks for and record it in one run;
+    ``(run_id, result)``."""
     from tqdm.auto import tqdm
 
     store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
@@ -94,11 +94,10 @@ def execute_memorization(
         store.log_params(run_id, params)
         store.log_text(run_id, config_yaml, "config.yaml")
         disable = {"auto": None, True: False, False: True}[settings.train.progress]
-        bar = tqdm(total=memorization.n_models, desc="models", disable=disable, leave=False)
+        total = settings.memorization.n_models
+        bar = tqdm(total=total, desc="models", disable=disable, leave=False)
         with contextlib.closing(bar):
-            data, result = run_memorization(
-                settings, memorization, on_model=lambda k, total: bar.update(1)
-            )
+            data, result = run_memorization(settings, on_model=lambda k, total: bar.update(1))
         store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
         store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})
         record_memorization(run_id, result, data)
