@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.bench.recorder import recorder_table
 from pipeline.bench.targets import MNIST_DIRS, find_mnist, targets
 from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
 from pipeline.errors import MemlabError
@@ -226,6 +227,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--run-epochs", type=int, default=10, help="max_epochs of table 2's run")
     p.add_argument("--run-overrides", nargs="*", help="table 2's overrides instead of the default")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="table 3")
+    p.add_argument(
+        "--recorder", action=argparse.BooleanOptionalAction, default=True, help="table 4"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -280,8 +284,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"Pool: {note}.\n")
                 rows, pool = run_table([*POOL_RUN.split(), f"data.dir={pool_dir}"], a.threads)
                 print("\n".join(rows))
-    print("\n## The targets (issue 7), as measured above\n")
-    print("\n".join(targets(best, run, help_s, pool)))
+    recorder = None
+    if a.recorder:
+        print("\n## 4. The per-example recorder (issue 14)\n")
+        with threadpool_limits(a.threads, user_api="blas"):
+            rows, recorder = recorder_table(X, y, a.hidden, a.batch_size, a.lr, a.epochs, a.seed)
+        print("\n".join(rows))
+    print("\n## The targets (issues 7 and 14), as measured above\n")
+    print("\n".join(targets(best, run, help_s, pool, recorder)))
 
 
 if __name__ == "__main__":
