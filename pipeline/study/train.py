@@ -66,7 +66,8 @@ def train_epochs(
 
     Parameters
     ----------
-    model : NumpyMLP or SklearnMLP (anything with partial_fit, loss_curve_, epoch_correct_)
+    model : NumpyMLP or SklearnMLP (anything with partial_fit, loss_curve_, epoch_correct_ and,
+        with record_examples, epoch_label_proba_)
     X_train : ndarray (n_train, n_features); y_train : ndarray (n_train,), the labels trained on
     X_val : ndarray (n_val, n_features); y_val : ndarray (n_val,), true labels
     classes : every class label, for the first partial_fit
