@@ -73,6 +73,7 @@ _NAME_SKIP = (
     "hydra",
     "mlflow.",
     "train.progress=",
+    "train.record_examples=",
     "seed=",
     "model=",
     "data.dir=",

@@ -233,6 +233,7 @@ class MemorizationSettings:
     @classmethod
     def from_config(cls, section: dict) -> MemorizationSettings:
         validate(section, "memorization.")
+        section = {**vars(cls()), **section}  # a key left out keeps its default
         return cls(int(section["n_models"]), float(section["subset"]))
 
 
