@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from pipeline.report.canvas import new_figure
+from pipeline.study import examples as ex
 
 CLEAN, MISLABELED = "C0", "C3"  # blue: trained on the true label; red: on a wrong one
 
@@ -87,8 +88,7 @@ def image_gallery(
     """
     images = np.asarray(images, dtype=float)
     k = len(images)
-    n_cols = max(1, min(n_cols, k))
-    n_rows = max(1, math.ceil(k / n_cols))
+    n_rows = max(1, math.ceil(k / n_cols))  # always n_cols wide, so the title has room
     fig = new_figure((1.3 * n_cols, 1.5 * n_rows + 0.4))
     axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
@@ -100,7 +100,7 @@ def image_gallery(
         ax.set_title(captions[i], fontsize=7, color=colour)
     if k == 0:
         axes[0].text(0.5, 0.5, "none", ha="center", va="center", transform=axes[0].transAxes)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -142,3 +142,62 @@ def score_histogram(
     ax.legend()
     ax.set_title(title)
     return fig
+
+
+GALLERIES = {
+    "never_learned": "never learned",
+    "most_forgotten": "most forgotten",
+    "learned_last": "learned last",
+}
+
+
+def captions(record: ex.ExampleRecord, picks: np.ndarray, detail: np.ndarray, what: str):
+    """Captions ``#index: label (true t)`` and ``what value``, and which picks are mislabeled."""
+    out = []
+    for i, value in zip(picks, detail[picks], strict=True):
+        label, true = int(record.label[i]), int(record.true_label[i])
+        shown = f"{label}" if label == true else f"{label} (true {true})"
+        out.append(f"#{int(record.index[i])}: {shown}\n{what} {value:g}")
+    return out, record.mislabeled[picks]
+
+
+def record_figures(
+    record: ex.ExampleRecord, image_shape: tuple[int, ...], *, title: str
+) -> dict[str, Figure]:
+    """Every picture of a per-example record, by file name: the cartography map, the
+    forgetting-events histogram and (when ``record.inputs`` is there) the three galleries."""
+    scores = ex.scores(record)
+    wrong = record.mislabeled
+    drawn = {
+        "cartography.png": cartography_map(
+            scores["confidence"],
+            scores["variability"],
+            wrong,
+            title=f"{title}\ndataset cartography",
+        ),
+        "forgetting_events.png": count_histogram(
+            scores["forgetting_events"],
+            wrong,
+            xlabel="forgetting events (never learned = one per epoch)",
+            title=f"{title}\nforgetting events per training example",
+        ),
+    }
+    detail = {
+        "never_learned": ("conf.", scores["confidence"].round(2)),
+        "most_forgotten": ("forgotten", scores["forgetting_events"]),
+        "learned_last": ("from epoch", scores["learned_epoch"]),
+    }
+    if record.inputs is None:
+        return drawn
+    for kind, picks in ex.gallery_picks(record).items():
+        what, values = detail[kind]
+        text, highlight = captions(record, picks, values, what)
+        drawn[f"gallery_{kind}.png"] = image_gallery(
+            record.inputs[picks],
+            image_shape,
+            text,
+            highlight=highlight,
+            title=f"{title}\n{GALLERIES[kind]}: {len(picks)} shown (#pool index: label trained "
+            "on; red if wrong)",
+        )
+    return drawn
