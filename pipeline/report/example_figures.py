@@ -201,3 +201,39 @@ def record_figures(
             "on; red if wrong)",
         )
     return drawn
+
+
+def memorization_figures(
+    table: dict[str, np.ndarray], inputs: np.ndarray, image_shape, n_models: int, k: int = 32
+) -> dict[str, Figure]:
+    """The memorization study's pictures, by file name: the histogram of the scores and the
+    ``k`` most memorized images. ``table`` is ``MemorizationResult.table()`` (or its CSV read
+    back); ``inputs`` (n, n_features) the pool's images in the table's order."""
+    mem, se, n_out = (np.asarray(table[c], dtype=float) for c in ("mem", "se", "n_out"))
+    label, true = np.asarray(table["label"], int), np.asarray(table["true_label"], int)
+    wrong = label != true
+    ranked = np.flatnonzero(np.isfinite(mem))
+    # Highest score first; among equal scores the surest (smallest error, most models without it).
+    picks = ranked[np.lexsort((-n_out[ranked], se[ranked], -mem[ranked]))][:k]
+    captions = [
+        f"#{int(table['index'][i])}: {label[i]}"
+        + ("" if label[i] == true[i] else f" (true {true[i]})")
+        + f"\nmem {mem[i]:.2f}±{se[i]:.2f}"
+        for i in picks
+    ]
+    return {
+        "histogram.png": score_histogram(
+            mem,
+            wrong,
+            xlabel="memorization score: P(right | trained on it) - P(right | not)",
+            title=f"memorization scores of {len(ranked)} examples ({n_models} models)",
+        ),
+        "gallery_most_memorized.png": image_gallery(
+            inputs[picks],
+            image_shape,
+            captions,
+            highlight=wrong[picks],
+            title=f"the {len(picks)} most memorized training images (#pool index: label trained "
+            "on; red if wrong)",
+        ),
+    }

@@ -22,7 +22,6 @@ from pipeline.study.results import DataSummary
 from pipeline.tracking import store
 
 FOLDER = "memorization"
-GALLERY_SIZE = 32
 
 
 def table_csv(columns: Mapping[str, np.ndarray]) -> str:
@@ -43,37 +42,9 @@ def record_memorization(run_id: str, result: MemorizationResult, data: DataSumma
     store.log_metrics(run_id, {**result.metrics(), **result.timings()})
     table = result.table()
     store.log_text(run_id, table_csv(table), f"{FOLDER}/scores.csv")
-    mem, wrong = table["mem"], result.mislabeled
-    n_models = len(result.trained)
-    store.log_figure(
-        run_id,
-        fig.score_histogram(
-            mem,
-            wrong,
-            xlabel="memorization score: P(right | trained on it) - P(right | not)",
-            title=f"memorization scores of {np.isfinite(mem).sum()} examples ({n_models} models)",
-        ),
-        f"{FOLDER}/histogram.png",
-    )
-    ranked = np.flatnonzero(np.isfinite(mem))
-    picks = ranked[np.argsort(-mem[ranked], kind="stable")][:GALLERY_SIZE]
-    captions = []
-    for i in picks:
-        label, true = int(result.label[i]), int(result.true_label[i])
-        shown = f"{label}" if label == true else f"{label} (true {true})"
-        captions.append(f"#{int(result.index[i])}: {shown}\nmem {mem[i]:.2f}±{table['se'][i]:.2f}")
-    store.log_figure(
-        run_id,
-        fig.image_gallery(
-            result.inputs[picks],
-            data.image_shape,
-            captions,
-            highlight=wrong[picks],
-            title=f"the {len(picks)} most memorized training images (label trained on, red if "
-            "wrong)",
-        ),
-        f"{FOLDER}/gallery_most_memorized.png",
-    )
+    drawn = fig.memorization_figures(table, result.inputs, data.image_shape, len(result.trained))
+    for name, figure in drawn.items():
+        store.log_figure(run_id, figure, f"{FOLDER}/{name}")
 
 
 def execute_memorization(
