@@ -181,3 +181,22 @@ def test_the_memorization_run_leaves_its_table_histogram_and_gallery(store, tmp_
     assert not store.search_runs(
         [store.get_run(run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
     )  # no per-model runs
+
+
+@pytest.mark.slow
+def test_the_command_line_runs_the_study_as_one_run(workdir):
+    """`python -m pipeline +experiment=memorization_scores`: one run, no model per run."""
+    from conftest import run_cli, search
+
+    result = run_cli(
+        workdir,
+        "+experiment=memorization_scores",
+        "memorization.n_models=3",
+        "model.max_epochs=3",
+        "train.progress=false",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 models on 880 of 1257 examples each" in result.stdout
+    runs = search(workdir)
+    assert len(runs) == 1 and runs["metrics.mem_models"].iloc[0] == 3
+    assert runs["params.memorization.n_models"].iloc[0] == "3"
