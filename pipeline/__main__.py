@@ -71,6 +71,7 @@ _NAME_SKIP = (
     "hydra",
     "mlflow.",
     "train.progress=",
+    "train.record_examples=",
     "seed=",
     "model=",
     "data.dir=",
@@ -131,6 +132,9 @@ def main(cfg: DictConfig) -> None:
         run_id, result = execute(
             settings, metadata.flatten(config), yaml, name=name, tags=tags, parent_run_id=parent
         )
+        if settings.memorization:  # +experiment=memorization_scores: many models, one run
+            print(f"run {run_id}\n{result.summary()}")
+            return
     except MemlabError as err:
         _close_parent(parent, "FAILED")
         print(f"error: {err}", file=sys.stderr)

@@ -35,6 +35,7 @@ CONSTRAINTS = {
     "train.fit_threshold": Number(low=0, high=1, low_open=True),
     "train.stop_at_fit": Flag(),
     "train.progress": Choice(("auto", True, False)),
+    "train.record_examples": Flag(),
     "mlflow.tracking_uri": Text(optional=True),
     "mlflow.experiment_name": Text(),
     "mlflow.run_name": Text(optional=True),
@@ -44,6 +45,8 @@ CONSTRAINTS = {
     "probe.control": Flag(),
     "probe.noise.n": Number(low=0, integer=True),
     "probe.noise.kinds": ListOf(Choice(NOISE_KINDS)),
+    "memorization.n_models": Number(low=2, integer=True),
+    "memorization.subset": Number(low=0, high=1, low_open=True, high_open=True),
 }
 # model.learning_rate: null picks the step size that suits the cost: 3.0 is Nielsen's (and the
 # videos') rate for sigmoid outputs with the quadratic cost, whose gradients are small; with
@@ -79,6 +82,12 @@ def validate(section: dict, prefix: str) -> None:
     if prefix == "model.":  # the estimator checks its own (``MLPBase._validate_params``)
         flat = {"model.name": flat.get("model.name")}
     check_all(CONSTRAINTS, flat)
+
+
+def _checked(section: dict, prefix: str) -> dict:
+    """``section`` after ``validate``: for sections whose keys are their fields, as they are."""
+    validate(section, prefix)
+    return section
 
 
 @dataclass(frozen=True)
@@ -156,11 +165,9 @@ class TrainSettings:
     fit_threshold: float = 1.0
     stop_at_fit: bool = False
     progress: str | bool = "auto"  # DVC stages draw no progress bar and do not read it
+    record_examples: bool = True  # keep each example's per-epoch correctness and probability
 
-    @classmethod
-    def from_config(cls, section: dict) -> TrainSettings:
-        validate(section, "train.")
-        return cls(**section)
+    from_config = classmethod(lambda cls, section: cls(**_checked(section, "train.")))
 
 
 @dataclass(frozen=True)
@@ -223,10 +230,21 @@ class TrackingSettings:
     experiment_name: str = "memlab"
     run_name: str | None = None
 
+    from_config = classmethod(lambda cls, section: cls(**_checked(section, "mlflow.")))
+
+
+@dataclass(frozen=True)
+class MemorizationSettings:
+    """``+experiment=memorization_scores``: how many models, each on what share of the pool."""
+
+    n_models: int = 100
+    subset: float = 0.7
+
     @classmethod
-    def from_config(cls, section: dict) -> TrackingSettings:
-        validate(section, "mlflow.")
-        return cls(**section)
+    def from_config(cls, section: dict) -> MemorizationSettings:
+        validate(section, "memorization.")
+        section = {**vars(cls()), **section}  # a key left out keeps its default
+        return cls(int(section["n_models"]), float(section["subset"]))
 
 
 def seed_from_config(seed: Any) -> int:
@@ -246,6 +264,7 @@ class RunSettings:
     probe: ProbeSettings
     mlflow: TrackingSettings
     numerics: NumericsSettings = NumericsSettings()  # checked by pipeline.numerics itself
+    memorization: MemorizationSettings | None = None  # only +experiment=memorization_scores
 
     def randomness(self) -> str:
         """Which random choices the run's ``seed`` varies (the ``randomness`` tag)."""
@@ -259,9 +278,11 @@ class RunSettings:
     @classmethod
     def from_config(cls, cfg: dict) -> RunSettings:
         sections = {"seed", "data", "split", "model", "train", "probe", "mlflow", "numerics"}
+        sections.add("memorization")
         unknown = sorted(set(cfg) - sections)
         if unknown:
             raise ConfigError(f"{unknown[0]} is not a setting")
+        memorization = cfg.get("memorization")
         return cls(
             seed=seed_from_config(cfg["seed"]),
             data=DataSettings.from_config(cfg["data"]),
@@ -271,4 +292,5 @@ class RunSettings:
             probe=ProbeSettings.from_config(cfg["probe"]),
             mlflow=TrackingSettings.from_config(cfg["mlflow"]),
             numerics=NumericsSettings.from_dict(cfg.get("numerics")),
+            memorization=MemorizationSettings.from_config(memorization) if memorization else None,
         )

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.bench.kernels import kernel_table, machine
+from pipeline.bench.recorder import recorder_table
 from pipeline.bench.targets import MNIST_DIRS, find_mnist, targets
 from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
 from pipeline.errors import MemlabError
@@ -210,6 +211,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="table 4: reproducible vs native numerics",
     )
     p.add_argument("--numerics-epochs", type=int, default=3, help="max_epochs of table 4's runs")
+    p.add_argument(
+        "--recorder",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="table 5: the per-example recorder",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -272,8 +279,14 @@ def main(argv: list[str] | None = None) -> None:
             overrides = [*RUN.split(), f"data.dir={mnist_dir}"]
             overrides += [f"model.max_epochs={a.numerics_epochs}", "train.progress=false"]
             print("\n".join(kernel_table(overrides, n_train=8_000)))
-    print("\n## The targets (issue 7), as measured above\n")
-    print("\n".join(targets(best, run, help_s, pool)))
+    recorder = None
+    if a.recorder:
+        print("\n## 5. The per-example recorder (issue 14)\n")
+        with threadpool_limits(a.threads, user_api="blas"):
+            rows, recorder = recorder_table(X, y, a.hidden, a.batch_size, a.lr, a.epochs, a.seed)
+        print("\n".join(rows))
+    print("\n## The targets (issues 7 and 14), as measured above\n")
+    print("\n".join(targets(best, run, help_s, pool, recorder)))
 
 
 if __name__ == "__main__":

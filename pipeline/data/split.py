@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.errors import ConfigError
 
+# The six arrays that are the data; the fingerprint covers exactly these.
+DATA_FIELDS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+
 
 @dataclass(frozen=True)
 class Splits:
-    """The three parts of a pool. X arrays are (n, n_pixels) float32, y arrays (n,) int64."""
+    """The three parts of a pool. X arrays are (n, n_pixels) float32, y arrays (n,) int64.
+
+    ``index_<part>`` (n,) int64, when known, is each row's index into the pool the split was
+    drawn from, so that an example (a memorized image, say) can be found again.
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -20,6 +27,9 @@ class Splits:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    index_train: np.ndarray | None = None
+    index_val: np.ndarray | None = None
+    index_test: np.ndarray | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -81,18 +91,23 @@ def stratified_split(
         test_idx, pool = np.flatnonzero(fixed_test), np.flatnonzero(~fixed_test)
         in_train, in_val = _stratified_take(y[pool], train / (train + val), rng)
         train_idx, val_idx = pool[in_train], pool[in_val]
-        return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx])
-    train_idx, rest = _stratified_take(y, train, rng)
-    val_in_rest, test_in_rest = _stratified_take(y[rest], val / (val + test), rng)
-    val_idx, test_idx = rest[val_in_rest], rest[test_in_rest]
-    return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx])
+    else:
+        train_idx, rest = _stratified_take(y, train, rng)
+        val_in_rest, test_in_rest = _stratified_take(y[rest], val / (val + test), rng)
+        val_idx, test_idx = rest[val_in_rest], rest[test_in_rest]
+    parts = (train_idx, val_idx, test_idx)
+    data = [array for idx in parts for array in (X[idx], y[idx])]
+    return Splits(*data, *(idx.astype(np.int64) for idx in parts))
 
 
 def fingerprint(splits: Splits) -> str:
-    """A short SHA-256 over every array's dtype, shape and bytes: equal splits, equal prints."""
+    """A short SHA-256 over the data arrays' dtype, shape and bytes: equal splits, equal prints.
+
+    The pool indices are not part of it: the same data is the same data, however it was found.
+    """
     digest = hashlib.sha256()
-    for field in fields(splits):
-        array = np.ascontiguousarray(getattr(splits, field.name))
-        digest.update(f"{field.name}:{array.dtype.str}:{array.shape};".encode())
+    for name in DATA_FIELDS:
+        array = np.ascontiguousarray(getattr(splits, name))
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()[:16]

@@ -5,7 +5,8 @@ is to ``MLPClassifier``: the hyper-parameters and their constraints (one table,
 ``HYPERPARAMETERS``), the seeded initial weights and batch order, one ``partial_fit`` = one
 epoch with the divergence guard and its message, and ``from_weights`` to rebuild a fitted model
 from saved arrays. A subclass supplies only the arithmetic: ``_start`` (take the initial
-weights), ``_train_epoch`` (one pass of mini-batch SGD), scoring, and ``_restore`` (take saved
+weights), ``_train_epoch`` (one pass of mini-batch SGD, returning each example's running
+correctness and label probability), scoring, and ``_restore`` (take saved
 weights).
 """
 
@@ -74,6 +75,8 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         Mean data loss of each epoch, every example scored just before its batch's update.
     epoch_correct_ : ndarray of bool, shape (n_samples,)
         Which examples the last epoch classified correctly, in input order.
+    epoch_label_proba_ : ndarray of shape (n_samples,)
+        The probability the last epoch gave each example's (trained-on) label, in input order.
     n_iter_ : int
         Epochs trained; ``t_`` counts SGD steps.
     """
@@ -171,8 +174,9 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         The first call needs ``classes`` (or takes ``np.unique(y)``). Besides updating the
         weights it records, at no extra cost, how the epoch went *as it happened*: each
         example is scored in its mini-batch just before that batch's update.
-        ``loss_curve_[-1]`` is the epoch's mean data loss and ``epoch_correct_`` (bool,
-        (n_samples,)) says which examples were classified correctly.
+        ``loss_curve_[-1]`` is the epoch's mean data loss, ``epoch_correct_`` (bool,
+        (n_samples,)) says which examples were classified correctly and ``epoch_label_proba_``
+        ((n_samples,)) the probability each was given of its label.
 
         Raises
         ------
@@ -189,7 +193,9 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         order = self._rng.permutation(n)
         with np.errstate(over="raise", invalid="raise"):
             try:
-                total_loss, correct = self._train_epoch(X, y, targets, order, self._loss_limit())
+                total_loss, correct, label_proba = self._train_epoch(
+                    X, y, targets, order, self._loss_limit()
+                )
             except FloatingPointError as err:
                 raise DivergenceError(
                     f"training diverged in epoch {self.n_iter_ + 1} ({err}): "
@@ -198,6 +204,7 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         self.n_iter_ += 1
         self.loss_curve_.append(total_loss / n)
         self.epoch_correct_ = correct
+        self.epoch_label_proba_ = label_proba
         return self
 
     def fit(self, X, y):

@@ -79,11 +79,17 @@ class NumpyMLP(MLPBase):
             output[rows] = z
         return output, total
 
-    def _train_epoch(self, X, y, targets, order, limit) -> tuple[float, np.ndarray]:
-        """One pass of mini-batch SGD over ``X`` in ``order``: (summed loss, correct (n,))."""
+    def _train_epoch(self, X, y, targets, order, limit):
+        """One pass of mini-batch SGD over ``X`` in ``order``.
+
+        Returns (summed loss, correct (n,), label probability (n,)), both per example in input
+        order, as scored in its mini-batch before the update.
+        """
         n, bs = X.shape[0], int(self.batch_size)
         ordered_targets = targets[order]  # batch b's targets are the slice [b*bs, (b+1)*bs)
         predicted = np.empty(n, dtype=np.intp)  # each example's predicted column, in order
+        label_proba = np.empty(n, dtype=self._dtype)  # p(trained-on label), in order
+        rows = np.arange(min(bs, n))
         work = Workspace.allocate(min(bs, n), self.coefs_, self.intercepts_, self._dtype)
         lr = float(self.learning_rate)
         total_loss = 0.0
@@ -101,6 +107,9 @@ class NumpyMLP(MLPBase):
             batch_loss = OUTPUTS[self.loss](output, tb) / m
             check_batch_loss(batch_loss, limit)
             np.argmax(output, axis=1, out=predicted[start : start + m])
+            label_proba[start : start + m] = output[rows[:m], tb]  # before delta overwrites it
+            if self.loss == "mse":  # independent sigmoids: normalised as predict_proba does
+                label_proba[start : start + m] /= output.sum(axis=1)
             delta = output_delta(self.loss, output, tb, lr / m)
             backward(
                 self.coefs_,
@@ -116,7 +125,9 @@ class NumpyMLP(MLPBase):
             self.t_ += 1
         correct = np.empty(n, dtype=bool)
         correct[order] = predicted == ordered_targets
-        return total_loss, correct
+        proba = np.empty(n, dtype=self._dtype)
+        proba[order] = label_proba
+        return total_loss, correct, proba
 
     # ------------------------------------------------------------------ public
     def loss_and_gradients(self, X, y):

@@ -144,23 +144,29 @@ class SklearnMLP(MLPBase):
         return np.hstack([np.zeros_like(z), z]) if z.shape[1] == 1 else z
 
     # ----------------------------------------------------------------- update
-    def _train_epoch(self, X, y, targets, order, limit) -> tuple[float, np.ndarray]:
-        """Score each mini-batch of ``order``, then give it to ``estimator_`` for one step."""
+    def _train_epoch(self, X, y, targets, order, limit):
+        """Score each mini-batch of ``order``, then give it to ``estimator_`` for one step.
+
+        Returns (summed loss, correct (n,), label probability (n,)), per example in input order.
+        """
         X = X.astype(self._dtype, copy=False)
         n, bs = X.shape[0], int(self.batch_size)
         correct = np.empty(n, dtype=bool)
+        label_proba = np.empty(n, dtype=self._dtype)
         total_loss = 0.0
         for start in range(0, n, bs):
             idx = order[start : start + bs]
             tb = targets[idx]
             logits = self._logits(X[idx])
-            batch_loss = cross_entropy(logits, tb) / len(idx)
+            proba = logits.copy()  # the output function turns it into probabilities in place
+            batch_loss = OUTPUTS["cross_entropy"](proba, tb) / len(idx)
             check_batch_loss(batch_loss, limit)
             correct[idx] = logits.argmax(axis=1) == tb
+            label_proba[idx] = proba[np.arange(len(idx)), tb]
             self._step(X[idx], y[idx])
             total_loss += batch_loss * len(idx)
             self.t_ += 1
-        return total_loss, correct
+        return total_loss, correct, label_proba
 
     def _step(self, Xb: np.ndarray, yb: np.ndarray) -> None:
         """One SGD step of ``estimator_`` on the batch ``Xb`` (m, n_features), ``yb`` (m,)."""

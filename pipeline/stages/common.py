@@ -97,8 +97,12 @@ def run_stage(main: Callable[[], None]) -> None:
 
 # ------------------------------------------------------------------ files
 def save_splits(path: Path, splits: Splits, data: DataSummary) -> None:
-    """The six split arrays and what the data is (name, image shape, classes), in one archive."""
-    arrays = {field.name: getattr(splits, field.name) for field in fields(Splits)}
+    """The six split arrays, their pool indices, and what the data is, in one archive."""
+    arrays = {
+        f.name: getattr(splits, f.name)
+        for f in fields(Splits)
+        if getattr(splits, f.name) is not None
+    }
     about = {
         "data_name": np.array(data.name),
         "image_shape": np.array(data.image_shape),

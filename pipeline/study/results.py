@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.study.examples import ExampleRecord
+from pipeline.study.examples import summary as example_summary
 from pipeline.study.noise import NoiseResult
 from pipeline.study.train import TrainResult
 
@@ -59,6 +61,7 @@ class ArmResult:
     corrupted_accuracy: float | None = None  # on the corrupted ones: how much is memorized
     noise: list[NoiseResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    examples: ExampleRecord | None = None  # per-example record (train.record_examples)
 
     def training_metrics(self) -> dict[str, float]:
         """Where training ended (what DVC's ``train`` stage keeps); no held-out numbers."""
@@ -80,6 +83,13 @@ class ArmResult:
         for result in self.noise:
             out.update(result.metrics())
         return out
+
+    def example_metrics(self) -> dict[str, float]:
+        """The per-example record's summary (``examples_*``; empty without a record).
+
+        Kept apart from ``metrics`` so that DVC's metric files stay as they were.
+        """
+        return {} if self.examples is None else example_summary(self.examples)
 
     def timings(self) -> dict[str, float]:
         return {"fit_seconds": self.training.fit_seconds}

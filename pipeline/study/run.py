@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from pipeline.settings import (
 )
 from pipeline.study.diagnose import diagnose
 from pipeline.study.evaluate import confusion_matrix, evaluate
+from pipeline.study.examples import ExampleRecord
 from pipeline.study.noise import NoiseResult, noise_images, noise_summary
 from pipeline.study.probes import corrupt_labels, randomize_inputs, split_accuracy
 from pipeline.study.results import ArmResult, Comparison, DataSummary, Scores, StudyResult
@@ -111,7 +112,7 @@ def make_arms(splits: Splits, probe: ProbeSettings, *, n_classes: int, seed: int
         (splits.X_val, splits.X_test),
         seed=derive_seed(seed, "inputs"),
     )
-    randomized = Splits(X_train, splits.y_train, X_val, splits.y_val, X_test, splits.y_test)
+    randomized = replace(splits, X_train=X_train, X_val=X_val, X_test=X_test)
     corrupted = corruption.corrupted if labels.fraction > 0 else None
     if not probe.control:
         return [Arm("run", randomized, corruption.labels, corrupted)]
@@ -144,6 +145,7 @@ def fit_arm(
         fit_threshold=train.fit_threshold,
         stop_at_fit=train.stop_at_fit,
         corrupted=arm.corrupted,
+        record_examples=train.record_examples,
         on_epoch=on_epoch,
     )
     return estimator, result
@@ -197,6 +199,25 @@ def measure_arm(
         corrupted_accuracy=corrupted,
         noise=noise_probe(model, s, noise, seed),
         warnings=diagnose(model, s.X_train, arm.y_train, final_train.accuracy),
+        examples=example_record(arm, training),
+    )
+
+
+def example_record(arm: Arm, training: TrainResult) -> ExampleRecord | None:
+    """The arm's per-example record (None when training kept none), with who each example is."""
+    if training.correct is None:
+        return None
+    s, n = arm.splits, len(arm.y_train)
+    index = s.index_train if s.index_train is not None else np.full(n, -1, dtype=np.int64)
+    corrupted = arm.corrupted if arm.corrupted is not None else np.zeros(n, dtype=bool)
+    return ExampleRecord(
+        correct=training.correct,
+        label_proba=training.label_proba,
+        index=np.asarray(index, dtype=np.int64),
+        label=np.asarray(arm.y_train, dtype=np.int64),
+        true_label=np.asarray(s.y_train, dtype=np.int64),
+        corrupted=np.asarray(corrupted, dtype=bool),
+        inputs=s.X_train,
     )
 
 

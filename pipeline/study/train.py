@@ -21,13 +21,17 @@ class TrainResult:
 
     ``history`` maps each per-epoch metric to its values for epochs 1..``epochs``;
     ``epochs_to_fit`` is the first epoch at whose end the full-pass training accuracy reached the
-    threshold (or None); ``history["train_accuracy"]`` holds the running values.
+    threshold (or None); ``history["train_accuracy"]`` holds the running values. With
+    ``record_examples``, ``correct`` (bool) and ``label_proba`` (float32), both
+    (epochs, n_train), are every epoch's ``epoch_correct_`` and ``epoch_label_proba_``.
     """
 
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs: int = 0
     epochs_to_fit: int | None = None
     fit_seconds: float = 0.0
+    correct: np.ndarray | None = None
+    label_proba: np.ndarray | None = None
 
 
 # The fit check scores the training set in blocks, this many rows first and doubling up to the
@@ -49,6 +53,7 @@ def train_epochs(
     fit_threshold: float = 1.0,
     stop_at_fit: bool = False,
     corrupted: np.ndarray | None = None,
+    record_examples: bool = False,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` one ``partial_fit`` epoch at a time and measure every epoch.
@@ -61,7 +66,8 @@ def train_epochs(
 
     Parameters
     ----------
-    model : NumpyMLP or SklearnMLP (anything with partial_fit, loss_curve_, epoch_correct_)
+    model : NumpyMLP or SklearnMLP (anything with partial_fit, loss_curve_, epoch_correct_ and,
+        with record_examples, epoch_label_proba_)
     X_train : ndarray (n_train, n_features); y_train : ndarray (n_train,), the labels trained on
     X_val : ndarray (n_val, n_features); y_val : ndarray (n_val,), true labels
     classes : every class label, for the first partial_fit
@@ -70,14 +76,20 @@ def train_epochs(
     stop_at_fit : stop at the first epoch that reaches ``fit_threshold``
     corrupted : bool (n_train,) or None; when given, also report ``train_accuracy_clean`` and
         ``train_accuracy_corrupted`` (against the labels trained on)
+    record_examples : keep every epoch's per-example running correctness and label
+        probability (``TrainResult.correct``, ``TrainResult.label_proba``)
     on_epoch : called as ``on_epoch(epoch, metrics)`` after every epoch
     """
     result = TrainResult()
+    correct_rows, proba_rows = [], []  # one (n_train,) row per epoch, with record_examples
     for epoch in range(1, max_epochs + 1):
         start = time.perf_counter()
         model.partial_fit(X_train, y_train, classes=classes)
         result.fit_seconds += time.perf_counter() - start
         correct = model.epoch_correct_
+        if record_examples:
+            correct_rows.append(correct)
+            proba_rows.append(model.epoch_label_proba_.astype(np.float32, copy=False))
         metrics = {"train_loss": model.loss_curve_[-1], "train_accuracy": float(correct.mean())}
         if corrupted is not None and corrupted.any() and not corrupted.all():
             metrics["train_accuracy_clean"] = float(correct[~corrupted].mean())
@@ -95,6 +107,10 @@ def train_epochs(
             result.epochs_to_fit = epoch
             if stop_at_fit:
                 break
+    if record_examples:
+        n = len(y_train)
+        result.correct = np.array(correct_rows, dtype=bool).reshape(-1, n)  # (epochs, n)
+        result.label_proba = np.array(proba_rows, dtype=np.float32).reshape(-1, n)
     return result
 
 

@@ -3,10 +3,10 @@
 ``StudyRecorder`` is the study core's observer (``pipeline.study.run.StudyObserver``): it opens
 each arm's run, names the data the arm trained on (``datasets.log_split``), streams its epochs
 (``store.epoch_metrics``), draws the progress bar, and when the arm is done records what it
-returned (``record_arm``): the flat metrics, the confusion matrix, the figures, the model and
-the warnings. ``execute`` is ``python -m pipeline``'s whole run: the run with the params and
-the config, the study, and the comparison on the parent. The DVC stages record through the
-same ``record_arm``.
+returned (``record_arm``): the flat metrics, the confusion matrix, the figures, the per-example
+record (``tracking.examples``), the model and the warnings. ``execute`` is
+``python -m pipeline``'s whole run: the run with the params and the config, the study, and the
+comparison on the parent. The DVC stages record through the same ``record_arm``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pipeline.tracking.datasets import dataset_source, log_split
 def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
     """Record a trained arm in ``run_id`` (the active MLflow run, for the model)."""
     from pipeline.report import figures
+    from pipeline.tracking.examples import record_examples
     from pipeline.tracking.models import log_model
 
     store.log_metrics(run_id, {**arm.metrics(), **arm.timings()}, step=arm.training.epochs)
@@ -50,6 +51,7 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
         )
     for name, figure in drawn.items():
         store.log_figure(run_id, figure, name)
+    record_examples(run_id, arm, data, title=title)
     uri = log_model(arm.model, input_example=arm.input_example, run_id=run_id)
     store.set_tags(run_id, {"model_uri": uri})
     store.record_warnings(run_id, arm.warnings)
@@ -148,6 +150,10 @@ def execute(
     with store.run(name, tags=tags, parent_run_id=parent_run_id) as run_id:
         store.log_params(run_id, params)
         store.log_text(run_id, config_yaml, "config.yaml")
+        if settings.memorization:  # many models, one run (+experiment=memorization_scores)
+            from pipeline.tracking.memorization import run_and_record
+
+            return run_id, run_and_record(run_id, settings)
         recorder = StudyRecorder(
             run_id,
             name=name,

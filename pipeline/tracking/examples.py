@@ -1,0 +1,45 @@
+"""How the per-example record of an arm is recorded in MLflow.
+
+``examples.npz`` (the record itself: every epoch's correctness and label probability of every
+training example, and who each example is; read it with ``np.load(path, allow_pickle=False)``
+and ``pipeline.study.examples.ExampleRecord.from_arrays``), the summary metrics
+(``examples_*``, with corrupted-vs-clean AUROCs when some labels are wrong), and the pictures:
+the cartography map, the forgetting-events histogram and three galleries.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from pipeline.arrays import save_arrays
+from pipeline.study.results import ArmResult, DataSummary
+from pipeline.tracking import store
+
+FOLDER = "examples"  # the artifacts' folder in the run
+
+
+def log_arrays(run_id: str, arrays: dict[str, np.ndarray], artifact_file: str) -> None:
+    """Log ``arrays`` as one compressed, pickle-free ``.npz`` artifact at ``artifact_file``."""
+    path = Path(artifact_file)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / path.name
+        save_arrays(local, arrays, compressed=True)
+        MlflowClient().log_artifact(run_id, str(local), path.parent.as_posix() or None)
+
+
+def record_examples(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
+    """Record ``arm.examples`` in ``run_id``: the record, its metrics and its pictures."""
+    from pipeline.report import example_figures as fig
+
+    record = arm.examples
+    if record is None:
+        return
+    log_arrays(run_id, record.arrays(), f"{FOLDER}/examples.npz")
+    store.log_metrics(run_id, arm.example_metrics(), step=arm.training.epochs)
+    drawn = fig.record_figures(record, data.image_shape, title=title)
+    for name, figure in drawn.items():
+        store.log_figure(run_id, figure, f"{FOLDER}/{name}")

@@ -1,0 +1,61 @@
+"""How ``+experiment=memorization_scores`` is recorded: one MLflow run for the whole study.
+
+The run holds the params and the config like any run, the summary metrics (``mem_*``, with the
+corrupted-vs-clean AUROC when some labels are wrong), the score table
+(``memorization/scores.csv``, one row per pool example: its pool index, labels, score, standard
+error and the counts behind it), its histogram and the gallery of the most memorized images.
+The models themselves are not logged, and there are no per-model runs or figures, so the study
+costs little more than its models' training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Mapping
+
+import numpy as np
+
+from pipeline.settings import RunSettings
+from pipeline.study.memorization import MemorizationResult, run_memorization
+from pipeline.study.results import DataSummary
+from pipeline.tracking import store
+
+FOLDER = "memorization"
+
+
+def table_csv(columns: Mapping[str, np.ndarray]) -> str:
+    """The score table as CSV text: integers as integers, scores to 6 significant digits."""
+    out = io.StringIO()
+    names = list(columns)
+    out.write(",".join(names) + "\n")
+    for row in zip(*(columns[name] for name in names), strict=True):
+        cells = [f"{v:.6g}" if isinstance(v, float | np.floating) else str(int(v)) for v in row]
+        out.write(",".join(cells) + "\n")
+    return out.getvalue()
+
+
+def record_memorization(run_id: str, result: MemorizationResult, data: DataSummary) -> None:
+    """Record the study's metrics, score table, histogram and gallery in ``run_id``."""
+    from pipeline.report import example_figures as fig
+
+    store.log_metrics(run_id, {**result.metrics(), **result.timings()})
+    table = result.table()
+    store.log_text(run_id, table_csv(table), f"{FOLDER}/scores.csv")
+    drawn = fig.memorization_figures(table, result.inputs, data.image_shape, len(result.trained))
+    for name, figure in drawn.items():
+        store.log_figure(run_id, figure, f"{FOLDER}/{name}")
+
+
+def run_and_record(run_id: str, settings: RunSettings) -> MemorizationResult:
+    """Run the memorization study ``settings.memorization`` asks for, recorded in ``run_id``."""
+    from tqdm.auto import tqdm
+
+    disable = {"auto": None, True: False, False: True}[settings.train.progress]
+    bar = tqdm(total=settings.memorization.n_models, desc="models", disable=disable, leave=False)
+    with contextlib.closing(bar):
+        data, result = run_memorization(settings, on_model=lambda k, total: bar.update(1))
+    store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
+    store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})
+    record_memorization(run_id, result, data)
+    return result
