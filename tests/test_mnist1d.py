@@ -127,6 +127,16 @@ def test_first_layer_weights_of_signals_are_curves(tmp_path):
         figures.weight_tiles(weights, (39,))
 
 
+def test_galleries_of_signals_are_curves():
+    from pipeline.report.example_figures import image_gallery
+
+    signals = np.random.default_rng(1).normal(size=(3, 40))
+    fig = image_gallery(signals, (40,), ["a", "b", "c"], title="1-D")
+    drawn = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(drawn) == 3 and not any(ax.images for ax in fig.axes)
+    np.testing.assert_array_equal(drawn[1].get_lines()[0].get_ydata(), signals[1])
+
+
 @pytest.mark.slow
 def test_cli_runs_offline_and_logs_curves(workdir):
     from conftest import run_cli, search

@@ -80,8 +80,9 @@ def image_gallery(
     Parameters
     ----------
     images : ndarray of shape (k, n_features)
-        Inputs, ``n_features = prod(image_shape)``; each drawn on its own grey scale.
-    image_shape : (height, width)
+        Inputs, ``n_features = prod(image_shape)``; each drawn on its own grey scale, or, for
+        1-D inputs (MNIST-1D), as a curve.
+    image_shape : (height, width), or (length,)
     captions : k strings
     highlight : k bools, optional
         Captions drawn in red (e.g. examples trained on a wrong label).
@@ -95,7 +96,13 @@ def image_gallery(
         ax.set_axis_off()
         if i >= k:
             continue
-        ax.imshow(images[i].reshape(image_shape), cmap="gray_r", interpolation="nearest")
+        if len(image_shape) == 1:  # a signal: a curve, not a one-pixel-high image
+            ax.set_axis_on()
+            ax.plot(images[i], color="black", linewidth=0.8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            ax.imshow(images[i].reshape(image_shape), cmap="gray_r", interpolation="nearest")
         colour = MISLABELED if highlight is not None and highlight[i] else "black"
         ax.set_title(captions[i], fontsize=7, color=colour)
     if k == 0:
