@@ -319,3 +319,17 @@ def test_exp_run_with_another_model_shows_both_side_by_side(project):
         f"tags.dvc_exp = '{experiment['name']}' and tags.dvc_stage = 'train'",
     )
     assert [r.data.tags["model"] for r in runs] == ["sklearn_mlp"]
+
+
+@pytest.mark.slow
+def test_the_committed_results_come_out_of_a_fresh_clone_byte_for_byte(tmp_path):
+    """``dvc repro -f`` on a fresh clone of the committed project (its own params, the
+    flagship) rewrites ``dvc.lock`` and ``repro/`` as committed, on whatever x86-64 CPU this is:
+    the numerics are pinned (``pipeline.numerics``)."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs the project's git repository")
+    repo = tmp_path / "clone"
+    run(ROOT, "git", "clone", "-q", str(ROOT), str(repo))
+    assert ran(dvc(repo, "repro", "-f")) == STAGES
+    changed = run(repo, "git", "status", "--porcelain", "--untracked-files=no")
+    assert changed == "", f"dvc repro -f changed committed files:\n{changed}"
