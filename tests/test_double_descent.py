@@ -128,8 +128,9 @@ def test_three_width_miniature_runs_and_reports(workdir, name="double_descent"):
     report = _report(workdir, out)
     assert report.returncode == 0, report.stderr
     assert (out / "double_descent.png").stat().st_size > 0
-    table = pd.read_csv(out / "table.csv")
-    assert len(table) == 3 and set(table["status"]) == {"FINISHED"}
+    runs = pd.read_csv(out / "table_seeds.csv")  # one row per run (table.csv: per configuration)
+    assert len(runs) == 3 and set(runs["status"]) == {"FINISHED"}
+    assert len(pd.read_csv(out / "table.csv")) == 3  # three widths, three configurations
 
 
 def _report(workdir: Path, out: Path):
