@@ -11,6 +11,7 @@ status 1. Heavy libraries (scikit-learn, MLflow) are imported only once a run st
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -130,7 +131,13 @@ def main(cfg: DictConfig) -> None:
         }
         yaml = OmegaConf.to_yaml(OmegaConf.create(config))
         run_id, result = execute(
-            settings, metadata.flatten(config), yaml, name=name, tags=tags, parent_run_id=parent
+            settings,
+            metadata.flatten(config),
+            yaml,
+            name=name,
+            tags=tags,
+            parent_run_id=parent,
+            checkpoint_dir=_output_folder() / "checkpoint",
         )
         if settings.memorization:  # +experiment=memorization_scores: many models, one run
             print(f"run {run_id}\n{result.summary()}")
@@ -148,13 +155,18 @@ def main(cfg: DictConfig) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def _spill_into_output_folder() -> None:
-    """Metrics a vanished tracking server never got are saved in this job's output folder."""
+def _output_folder() -> Path:
+    """This job's output folder (Hydra's ``hydra.run.dir``, or its folder in a sweep)."""
     from hydra.core.hydra_config import HydraConfig
 
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _spill_into_output_folder() -> None:
+    """Metrics a vanished tracking server never got are saved in this job's output folder."""
     from pipeline.tracking import outage
 
-    outage.spill_into(HydraConfig.get().runtime.output_dir)
+    outage.spill_into(_output_folder())
 
 
 def _close_parent(parent: str | None, status: str) -> None:

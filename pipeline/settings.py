@@ -35,6 +35,7 @@ CONSTRAINTS = {
     "train.fit_threshold": Number(low=0, high=1, low_open=True),
     "train.stop_at_fit": Flag(),
     "train.progress": Choice(("auto", True, False)),
+    "train.checkpoint_every": Number(low=0, integer=True),
     "train.record_examples": Flag(),
     "mlflow.tracking_uri": Text(optional=True),
     "mlflow.experiment_name": Text(),
@@ -166,6 +167,7 @@ class TrainSettings:
     stop_at_fit: bool = False
     progress: str | bool = "auto"  # DVC stages draw no progress bar and do not read it
     record_examples: bool = True  # keep each example's per-epoch correctness and probability
+    checkpoint_every: int = 0  # epochs between checkpoints in the output folder (0: none)
 
     from_config = classmethod(lambda cls, section: cls(**_checked(section, "train.")))
 
@@ -279,6 +281,11 @@ class RunSettings:
     def from_config(cls, cfg: dict) -> RunSettings:
         sections = {"seed", "data", "split", "model", "train", "probe", "mlflow", "numerics"}
         sections.add("memorization")
+        if cfg.get("train", {}).get("checkpoint_every") and cfg["model"]["name"] != "numpy_mlp":
+            raise ConfigError(
+                "train.checkpoint_every: only model=numpy_mlp saves its training state "
+                "(MLPClassifier's optimizer is not saved); set it to 0"
+            )
         unknown = sorted(set(cfg) - sections)
         if unknown:
             raise ConfigError(f"{unknown[0]} is not a setting")

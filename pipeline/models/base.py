@@ -144,6 +144,45 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         model.loss_curve_, model.n_iter_, model.t_ = [], 0, 0
         return model
 
+    def training_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Everything training needs to go on exactly as it would have: arrays and plain values.
+
+        The weights, the optimizer's own arrays (``_optimizer_arrays``), the batch-order
+        generator's state, the epoch and step counts and the loss curve. With
+        :meth:`resume_training` a fresh model then trains on to the very same bits.
+        """
+        arrays = {f"coef_{i}": w for i, w in enumerate(self.coefs_)}
+        arrays |= {f"intercept_{i}": b for i, b in enumerate(self.intercepts_)}
+        arrays |= self._optimizer_arrays()
+        values = {
+            "params": {**self.get_params(), "hidden_layer_sizes": list(self.hidden_layer_sizes)},
+            "classes": self.classes_.tolist(),
+            "rng": self._rng.bit_generator.state,
+            "n_iter_": self.n_iter_,
+            "t_": self.t_,
+            "loss_curve_": list(self.loss_curve_),
+        }
+        return arrays, values
+
+    @classmethod
+    def resume_training(cls, arrays: dict[str, np.ndarray], values: dict) -> MLPBase:
+        """The model :meth:`training_state` described, ready to train on."""
+        n_layers = len(values["params"]["hidden_layer_sizes"]) + 1
+        coefs = [arrays[f"coef_{i}"] for i in range(n_layers)]
+        intercepts = [arrays[f"intercept_{i}"] for i in range(n_layers)]
+        model = cls.from_weights(values["params"], coefs, intercepts, values["classes"])
+        model._set_optimizer_arrays(arrays)
+        model._rng.bit_generator.state = values["rng"]
+        model.n_iter_, model.t_ = values["n_iter_"], values["t_"]
+        model.loss_curve_ = list(values["loss_curve_"])
+        return model
+
+    def _optimizer_arrays(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError(f"{type(self).__name__} cannot save its training state yet")
+
+    def _set_optimizer_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot restore its training state yet")
+
     @property
     def n_params(self) -> int:
         """Number of trainable parameters (weights and biases)."""

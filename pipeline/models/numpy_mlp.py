@@ -47,6 +47,14 @@ class NumpyMLP(MLPBase):
         self.intercepts_ = [b.astype(self._dtype, copy=False) for b in intercepts]
         self._velocities = [np.zeros_like(p) for p in (*self.coefs_, *self.intercepts_)]
 
+    def _optimizer_arrays(self) -> dict[str, np.ndarray]:
+        """The momentum: one velocity per weight matrix and bias vector."""
+        return {f"velocity_{i}": v for i, v in enumerate(self._velocities)}
+
+    def _set_optimizer_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for i, v in enumerate(self._velocities):
+            np.copyto(v, arrays[f"velocity_{i}"], casting="no")
+
     # ----------------------------------------------------------------- update
     def _step(self, coef_steps, intercept_steps) -> None:
         """One SGD step in place; the steps hold learning rate x gradient of the mean loss."""

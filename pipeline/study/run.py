@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,13 @@ class StudyObserver:
 
     def arm_finished(self, result: ArmResult) -> None:
         """An arm is trained and measured (called inside its ``arm`` block)."""
+
+    def resume(self, arm: Arm) -> tuple[Any, TrainResult] | None:
+        """The model and result to go on training ``arm`` from (a checkpoint), or None."""
+        return None
+
+    def checkpoint(self, arm: Arm, model, result: TrainResult) -> None:
+        """After each epoch of ``arm`` (an edge may save a checkpoint)."""
 
 
 def load_data(data: DataSettings, split: SplitSettings, seed: int) -> tuple[Dataset, Splits]:
@@ -130,9 +138,15 @@ def fit_arm(
     *,
     n_classes: int,
     on_epoch: EpochCallback | None = None,
+    start: tuple[Any, TrainResult] | None = None,
+    after_epoch: Callable[[Any, TrainResult], None] | None = None,
 ):
-    """Build ``model`` seeded by ``seed`` and train it on ``arm``; ``(estimator, TrainResult)``."""
-    estimator = build_model(model.name, model.params(), random_state=seed)
+    """Build ``model`` seeded by ``seed`` and train it on ``arm``; ``(estimator, TrainResult)``.
+
+    ``start``: a model and the result of its epochs so far, to train on from (a checkpoint).
+    ``after_epoch(estimator, result)`` is called after every epoch.
+    """
+    estimator, done = start or (build_model(model.name, model.params(), random_state=seed), None)
     s = arm.splits
     result = train_epochs(
         estimator,
@@ -147,6 +161,8 @@ def fit_arm(
         corrupted=arm.corrupted,
         record_examples=train.record_examples,
         on_epoch=on_epoch,
+        start=done,
+        after_epoch=None if after_epoch is None else lambda result: after_epoch(estimator, result),
     )
     return estimator, result
 
@@ -221,18 +237,13 @@ def example_record(arm: Arm, training: TrainResult) -> ExampleRecord | None:
     )
 
 
-def run_arm(
-    arm: Arm,
-    settings: RunSettings,
-    *,
-    n_classes: int,
-    on_epoch: EpochCallback | None = None,
-) -> ArmResult:
-    """Train one arm and measure it."""
-    model, training = fit_arm(
-        arm, settings.model, settings.train, settings.seed, n_classes=n_classes, on_epoch=on_epoch
+def run_arm(arm: Arm, settings: RunSettings, *, n_classes: int, **training) -> ArmResult:
+    """Train one arm and measure it; ``training``: ``fit_arm``'s ``on_epoch``, ``start`` (a
+    checkpoint to go on from) and ``after_epoch``."""
+    model, result = fit_arm(
+        arm, settings.model, settings.train, settings.seed, n_classes=n_classes, **training
     )
-    return measure_arm(arm, model, training, settings.probe.noise, settings.seed, n_classes)
+    return measure_arm(arm, model, result, settings.probe.noise, settings.seed, n_classes)
 
 
 def run_study(settings: RunSettings, observer: StudyObserver | None = None) -> StudyResult:
@@ -246,7 +257,12 @@ def run_study(settings: RunSettings, observer: StudyObserver | None = None) -> S
     for arm in arms:
         with observer.arm(arm, settings.model.max_epochs) as on_epoch:
             results[arm.name] = run_arm(
-                arm, settings, n_classes=dataset.n_classes, on_epoch=on_epoch
+                arm,
+                settings,
+                n_classes=dataset.n_classes,
+                on_epoch=on_epoch,
+                start=observer.resume(arm),
+                after_epoch=lambda model, result, arm=arm: observer.checkpoint(arm, model, result),
             )
             observer.arm_finished(results[arm.name])
     comparison = Comparison(results["probe"], results["control"]) if "probe" in results else None

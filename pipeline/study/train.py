@@ -6,6 +6,7 @@ Plain Python over arrays: it knows nothing of Hydra or MLflow. Whoever calls it 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ def train_epochs(
     corrupted: np.ndarray | None = None,
     record_examples: bool = False,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    start: TrainResult | None = None,
+    after_epoch: Callable[[TrainResult], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` one ``partial_fit`` epoch at a time and measure every epoch.
 
@@ -79,10 +82,19 @@ def train_epochs(
     record_examples : keep every epoch's per-example running correctness and label
         probability (``TrainResult.correct``, ``TrainResult.label_proba``)
     on_epoch : called as ``on_epoch(epoch, metrics)`` after every epoch
+    start : the result of the epochs already trained, to go on from (a checkpoint); ``model``
+        must then be the model as it was at their end
+    after_epoch : called with the result so far after every epoch, once its fit check is done
+        (to save a checkpoint)
     """
-    result = TrainResult()
-    correct_rows, proba_rows = [], []  # one (n_train,) row per epoch, with record_examples
-    for epoch in range(1, max_epochs + 1):
+    result = copy.deepcopy(start) if start is not None else TrainResult()
+    n = len(y_train)
+    # One (n_train,) row per epoch, with record_examples.
+    correct_rows = list(result.correct) if result.correct is not None else []
+    proba_rows = list(result.label_proba) if result.label_proba is not None else []
+    if result.epochs_to_fit is not None and stop_at_fit:
+        return result  # it had stopped already
+    for epoch in range(result.epochs + 1, max_epochs + 1):
         start = time.perf_counter()
         model.partial_fit(X_train, y_train, classes=classes)
         result.fit_seconds += time.perf_counter() - start
@@ -105,13 +117,20 @@ def train_epochs(
             model, X_train, y_train, correct, fit_threshold
         ):
             result.epochs_to_fit = epoch
-            if stop_at_fit:
-                break
-    if record_examples:
-        n = len(y_train)
-        result.correct = np.array(correct_rows, dtype=bool).reshape(-1, n)  # (epochs, n)
-        result.label_proba = np.array(proba_rows, dtype=np.float32).reshape(-1, n)
+        if after_epoch is not None:
+            _stack_examples(result, correct_rows, proba_rows, n, record_examples)
+            after_epoch(result)
+        if result.epochs_to_fit is not None and stop_at_fit:
+            break
+    _stack_examples(result, correct_rows, proba_rows, n, record_examples)
     return result
+
+
+def _stack_examples(result: TrainResult, correct_rows, proba_rows, n: int, record: bool) -> None:
+    """Put the per-example rows so far into ``result`` as (epochs, n) arrays."""
+    if record:
+        result.correct = np.array(correct_rows, dtype=bool).reshape(-1, n)
+        result.label_proba = np.array(proba_rows, dtype=np.float32).reshape(-1, n)
 
 
 def _fitted(

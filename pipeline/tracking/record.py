@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
+from pathlib import Path
 
 from pipeline.data.split import Splits
 from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
 from pipeline.study.run import Arm, EpochCallback, StudyObserver, run_study
 from pipeline.tracking import store
+from pipeline.tracking.checkpoints import Checkpoints
 from pipeline.tracking.datasets import dataset_source, log_split
 
 
@@ -70,9 +72,13 @@ class StudyRecorder(StudyObserver):
         source: str,
         probe: Mapping,
         progress: str | bool = "auto",
+        checkpoints: Checkpoints | None = None,
+        resuming: bool = False,
     ):
         self.run_id, self.name, self.params, self.tags = run_id, name, params, dict(tags)
         self.source, self.probe, self.progress = source, probe, progress
+        self.checkpoints = checkpoints or Checkpoints(Path("."), every=0)
+        self.resuming = resuming  # a job going on from its checkpoints
         self.data: DataSummary | None = None
         self.splits: Splits | None = None
         self._arm_run: str | None = None
@@ -80,29 +86,40 @@ class StudyRecorder(StudyObserver):
     def data_ready(self, data: DataSummary, splits: Splits) -> None:
         self.data, self.splits = data, splits
         self.tags |= {"data_fingerprint": data.fingerprint, "data": data.name}
-        store.set_tags(self.run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
-        store.log_params(self.run_id, {k: str(n) for k, n in data.sizes.items()})
+        if not self.resuming:
+            store.set_tags(self.run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
+            store.log_params(self.run_id, {k: str(n) for k, n in data.sizes.items()})
 
     @contextlib.contextmanager
     def arm(self, arm: Arm, max_epochs: int) -> Iterator[EpochCallback]:
         name = arm.name
+        # This arm's run, when the stopped job had opened it.
+        resumed = self.checkpoints.arm_run(name) if self.resuming else None
         with contextlib.ExitStack() as stack:
             if name == "run":
                 self._arm_run, label = self.run_id, self.name
             else:
-                if name == "probe":  # the parent: the true data both arms come from
+                if name == "probe" and not self.resuming:  # the parent: the true data
                     self._log_datasets(self.run_id, self.splits, self.splits.y_train, {})
                 tags = {**self.tags, "arm": name}
-                child = store.run(f"{self.name}-{name}", tags=tags, parent_run_id=self.run_id)
+                child = store.run(
+                    f"{self.name}-{name}", tags=tags, parent_run_id=self.run_id, resume=resumed
+                )
                 self._arm_run, label = stack.enter_context(child), name
-                store.log_params(self._arm_run, self.params)
-            probe = {} if arm.name == "control" else self.probe
-            self._log_datasets(self._arm_run, arm.splits, arm.y_train, probe)
+                if not resumed:
+                    store.log_params(self._arm_run, self.params)
+                    self.checkpoints.start_arm(name, self._arm_run)
+            if not resumed:
+                probe = {} if arm.name == "control" else self.probe
+                self._log_datasets(self._arm_run, arm.splits, arm.y_train, probe)
+            # Epochs measured before the job stopped are in the store already: not again.
+            logged = store.last_step(self._arm_run, "train_loss") if resumed else 0
             log_epoch = stack.enter_context(store.epoch_metrics(self._arm_run))
             bar = stack.enter_context(_progress(self.progress, max_epochs, label))
 
             def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-                log_epoch(epoch, metrics)
+                if epoch > logged:
+                    log_epoch(epoch, metrics)
                 bar.update(1)
                 loss, accuracy = metrics["train_loss"], metrics["train_accuracy"]
                 bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
@@ -114,9 +131,21 @@ class StudyRecorder(StudyObserver):
             run_id, self.data.name, self.source, self.data.fingerprint, splits, y_train, probe
         )
 
+    def resume(self, arm: Arm):
+        return self.checkpoints.load(arm.name) if self.resuming else None
+
+    def checkpoint(self, arm: Arm, model, result) -> None:
+        if self.checkpoints.due(result):
+            self.checkpoints.save(arm.name, self._arm_run, model, result)
+
     def arm_finished(self, result: ArmResult) -> None:
+        if self.resuming and self.checkpoints.recorded(result.name):
+            return  # trained and recorded before the job stopped; measured again, the same
         title = self.name if result.name == "run" else result.name
         record_arm(self._arm_run, result, self.data, title=title)
+        if self.checkpoints.every:  # a job resumed later skips this arm
+            cp = self.checkpoints
+            cp.save(result.name, self._arm_run, result.model, result.training, recorded=True)
 
 
 @contextlib.contextmanager
@@ -139,17 +168,25 @@ def execute(
     name: str,
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> tuple[str, StudyResult]:
     """Run the study ``settings`` describe and record it; ``(run_id, result)``.
 
     ``params`` are the flattened config (logged as the run's params), ``config_yaml`` the
     resolved config (``config.yaml`` artifact); ``parent_run_id`` nests the run in a sweep.
+    With ``settings.train.checkpoint_every``, checkpoints go into ``checkpoint_dir``; when it
+    holds some already, the run they were made for goes on from them (``checkpoints``).
     """
     store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
     tags = {**tags, "randomness": settings.randomness()}  # what the seed varies in this run
-    with store.run(name, tags=tags, parent_run_id=parent_run_id) as run_id:
-        store.log_params(run_id, params)
-        store.log_text(run_id, config_yaml, "config.yaml")
+    every = settings.train.checkpoint_every
+    checkpoints = Checkpoints(checkpoint_dir or Path("checkpoint"), every)
+    resume = checkpoints.run_id() if every else None
+    with store.run(name, tags=tags, parent_run_id=parent_run_id, resume=resume) as run_id:
+        if not resume:
+            store.log_params(run_id, params)
+            store.log_text(run_id, config_yaml, "config.yaml")
+            checkpoints.save_run(run_id)
         if settings.memorization:  # many models, one run (+experiment=memorization_scores)
             from pipeline.tracking.memorization import run_and_record
 
@@ -162,6 +199,8 @@ def execute(
             source=dataset_source(settings.data.name, settings.data.options),
             probe=asdict(settings.probe),
             progress=settings.train.progress,
+            checkpoints=checkpoints,
+            resuming=bool(resume),
         )
         result = run_study(settings, recorder)
         if result.comparison is not None:

@@ -119,20 +119,27 @@ def run(
     *,
     tags: Mapping[str, str] | None = None,
     parent_run_id: str | None = None,
+    resume: str | None = None,
 ) -> Iterator[str]:
     """Start a run (a child of ``parent_run_id`` if given), yield its id, and end it honestly.
+
+    ``resume``: the id of an existing run to go on with (a job resumed from its checkpoint),
+    instead of starting a new one; it is RUNNING again until it ends.
 
     FINISHED on success; FAILED with the error recorded as the ``error`` tag when an exception
     escapes; KILLED on Ctrl-C or SIGTERM (once ``signals.install()`` ran). The exception is
     re-raised.
     """
     client = MlflowClient()
-    active = mlflow.start_run(
-        run_name=name,
-        tags={**numerics.tags(), **(tags or {})},
-        parent_run_id=parent_run_id,
-        nested=True,
-    )
+    if resume:
+        active = mlflow.start_run(run_id=resume, nested=True)
+    else:
+        active = mlflow.start_run(
+            run_name=name,
+            tags={**numerics.tags(), **(tags or {})},
+            parent_run_id=parent_run_id,
+            nested=True,
+        )
     run_id = active.info.run_id
     try:
         yield run_id
@@ -257,6 +264,11 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
     else:
         while not write():  # Retry raises once the store has been away too long
             time.sleep(min(every, 1.0))
+
+
+def last_step(run_id: str, metric: str) -> int:
+    """The highest step of ``metric`` recorded in ``run_id`` (0 if none)."""
+    return max((m.step for m in MlflowClient().get_metric_history(run_id, metric)), default=0)
 
 
 def record_warnings(run_id: str, warnings: list[str]) -> None:

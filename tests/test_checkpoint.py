@@ -1,0 +1,135 @@
+"""Checkpoints: a run stopped by SIGTERM and run again in its folder finishes the same run with
+the same bits as one that was never stopped (``train.checkpoint_every``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, run_cli, search, store_uri
+
+from pipeline.models.numpy_mlp import NumpyMLP
+from pipeline.study.train import TrainResult, train_epochs
+from pipeline.tracking.checkpoints import Checkpoints
+
+# The flagship on digits, smaller: the probe arm takes long enough to be stopped mid-way.
+FLAGSHIP = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[128]", "train.progress=false"]
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+def test_a_checkpoint_trains_on_to_the_same_bits(tmp_path):
+    X, y = _digits()
+    args = dict(classes=np.arange(10), max_epochs=8, record_examples=True)
+    params = dict(hidden_layer_sizes=(32,), activation="relu", loss="cross_entropy",
+                  learning_rate=0.1, momentum=0.9, random_state=4)  # fmt: skip
+    whole = train_epochs(NumpyMLP(**params), X, y, X[:100], y[:100], **args)
+
+    checkpoints = Checkpoints(tmp_path, every=3)
+    model = NumpyMLP(**params)
+
+    def stop_after_third(result: TrainResult) -> None:
+        if checkpoints.due(result):
+            checkpoints.save("run", "r", model, result)
+        if result.epochs == 3:
+            raise KeyboardInterrupt  # the job is stopped here
+
+    with pytest.raises(KeyboardInterrupt):
+        train_epochs(model, X, y, X[:100], y[:100], **args, after_epoch=stop_after_third)
+    resumed_model, done = checkpoints.load("run")
+    assert done.epochs == 3 and checkpoints.arm_run("run") == "r"
+    rest = train_epochs(resumed_model, X, y, X[:100], y[:100], **args, start=done)
+    assert rest.history == whole.history and rest.epochs == whole.epochs == 8
+    np.testing.assert_array_equal(rest.label_proba, whole.label_proba)
+    np.testing.assert_array_equal(rest.correct, whole.correct)
+
+
+def test_only_numpy_mlp_checkpoints(workdir):
+    done = run_cli(workdir, "model=sklearn_mlp", "model.loss=cross_entropy",
+                   "train.checkpoint_every=5")  # fmt: skip
+    assert done.returncode == 1 and done.stderr.strip().startswith("error: train.checkpoint_every")
+
+
+def _metrics(client, run_id: str) -> dict:
+    run = client.get_run(run_id)
+    finals = {k: v for k, v in run.data.metrics.items() if "seconds" not in k}
+    history = [(m.step, m.value) for m in client.get_metric_history(run_id, "train_loss")]
+    return {"finals": finals, "train_loss": sorted(history)}
+
+
+@pytest.mark.slow
+def test_sigterm_then_the_same_command_finishes_the_same_run_with_the_same_bits(workdir):
+    from mlflow.tracking import MlflowClient
+
+    folder = workdir / "job"
+    command = [*FLAGSHIP, "train.checkpoint_every=5", f"hydra.run.dir={folder}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PYTHONPATH"] = str(ROOT)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *command], cwd=workdir, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    probe = folder / "checkpoint" / "probe.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.poll() is None:
+        if probe.exists() and json.loads(probe.read_text()).get("epochs", 0) >= 10:
+            break
+        time.sleep(0.2)
+    assert job.poll() is None, "the run ended before it could be stopped"
+    job.send_signal(signal.SIGTERM)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode == 143, stderr
+    stopped = search(workdir)
+    assert set(stopped["status"]) == {"KILLED"}
+
+    again = run_cli(workdir, *command)  # the same command, in the same folder: it goes on
+    assert again.returncode == 0, again.stderr
+    whole = run_cli(workdir, *FLAGSHIP, f"hydra.run.dir={workdir / 'whole'}")
+    assert whole.returncode == 0, whole.stderr
+
+    runs = search(workdir)
+    client = MlflowClient(store_uri(workdir))
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()].sort_values("start_time")
+    resumed, uninterrupted = parents["run_id"].tolist()
+    assert len(runs) == 6  # each job: a parent and its two arms; no run started twice
+    assert set(runs["status"]) == {"FINISHED"}
+    assert _metrics(client, resumed)["finals"] == _metrics(client, uninterrupted)["finals"]
+    for arm in ("probe", "control"):
+        ids = [runs[(runs["tags.mlflow.parentRunId"] == p) & (runs["tags.arm"] == arm)]
+               ["run_id"].iloc[0] for p in (resumed, uninterrupted)]  # fmt: skip
+        assert _metrics(client, ids[0]) == _metrics(client, ids[1]), arm
+
+
+@pytest.mark.slow
+def test_a_single_arm_run_goes_on_from_its_checkpoint(workdir):
+    """A run without a control arm: its one arm is the run itself."""
+    from mlflow.tracking import MlflowClient
+
+    folder = workdir / "job"
+    base = ["model.hidden_layer_sizes=[64]", "model.max_epochs=30", "train.progress=false"]
+    command = [*base, "train.checkpoint_every=10", f"hydra.run.dir={folder}"]
+    first = run_cli(workdir, *command)
+    assert first.returncode == 0, first.stderr
+    # As if it had been stopped after epoch 20: the last checkpoint, and its run RUNNING again.
+    meta = json.loads((folder / "checkpoint" / "run.json").read_text())
+    assert meta["epochs"] == 30 and meta["recorded"]
+    whole = run_cli(workdir, *base, f"hydra.run.dir={workdir / 'whole'}")
+    again = run_cli(workdir, *command)  # finds its finished checkpoint: records nothing twice
+    assert whole.returncode == again.returncode == 0, again.stderr
+    runs = search(workdir)
+    assert len(runs) == 2 and set(runs["status"]) == {"FINISHED"}
+    client = MlflowClient(store_uri(workdir))
+    ours, theirs = runs.sort_values("start_time")["run_id"]
+    assert _metrics(client, ours) == _metrics(client, theirs)
+    assert len(client.get_metric_history(ours, "train_loss")) == 30
