@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,45 @@ def search(workdir: Path, experiment: str = "memlab"):
     mlflow.set_tracking_uri(store_uri(workdir))
     runs = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time ASC"])
     return runs
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder without logging every request on stderr."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_mirror():
+    """Start HTTP servers on 127.0.0.1 (port 0) for given folders; shut them all down after."""
+    servers = []
+
+    def start(directory: Path, handler=None) -> str:
+        handler = handler or functools.partial(_QuietHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh SQLite store as MLflow's tracking URI for this test (restored afterwards)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import store as tracking
+
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.configure(uri, "test")
+    yield MlflowClient(uri)
+    mlflow.set_tracking_uri(previous)

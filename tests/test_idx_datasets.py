@@ -3,10 +3,7 @@ from a local server (small crafted files), a corrupted download refused, the off
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -51,31 +48,6 @@ def test_checksum_table_has_the_published_files():
     sums = [{f.md5 for f in _files(name)} for name in ("mnist", *NAMES)]
     assert not (sums[0] & sums[1] or sums[0] & sums[2] or sums[1] & sums[2])
     assert DATASET_OPTIONS["fashion_mnist"] == DATASET_OPTIONS["kmnist"] == DATASET_OPTIONS["mnist"]
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def http_mirror():
-    """Serve folders over HTTP on 127.0.0.1 (port 0); every server stops after the test."""
-    servers = []
-
-    def start(directory: Path) -> str:
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _make(directory: Path, name: str, seed: int = 0) -> dict:

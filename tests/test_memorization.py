@@ -9,7 +9,6 @@ from dataclasses import replace
 import mlflow
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
 
 from pipeline.settings import (
     DataSettings,
@@ -100,15 +99,6 @@ def test_the_study_is_seeded():
     again = mz.run_memorization(settings(0.0))[1]
     np.testing.assert_array_equal(again.correct, first.correct)
     np.testing.assert_array_equal(again.trained, first.trained)
-
-
-@pytest.fixture
-def store(tmp_path):
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracking.configure(uri, "test")
-    yield MlflowClient(uri)
-    mlflow.set_tracking_uri(previous)
 
 
 def test_a_run_leaves_its_record_and_pictures(store, tmp_path):

@@ -1,10 +1,8 @@
 """MNIST loading and downloading, on tiny IDX files made here and served from local mirrors."""
 
-import functools
 import hashlib
 import http.server
 import socket
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -47,31 +45,6 @@ def _files(directory: Path) -> list[str]:
 def served(tmp_path):
     """Tiny MNIST files in a folder, and their md5 sums."""
     return make_mnist(tmp_path / "served") | {"dir": tmp_path / "served"}
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def http_mirror():
-    """Start HTTP servers on 127.0.0.1 (port 0) for given folders; shut them all down after."""
-    servers = []
-
-    def start(directory: Path, handler=None) -> str:
-        handler = handler or functools.partial(_QuietHandler, directory=str(directory))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _closed_port_url() -> str:

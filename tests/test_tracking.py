@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import math
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.tracking import store as tracking
-
-
-@pytest.fixture
-def store(tmp_path):
-    """A fresh SQLite store as MLflow's tracking URI for this test (restored afterwards)."""
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracking.configure(uri, "test")
-    yield MlflowClient(uri)
-    mlflow.set_tracking_uri(previous)
 
 
 def _steps(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
