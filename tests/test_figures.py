@@ -94,35 +94,45 @@ def test_confusion_matrix_rejects_wrong_number_of_labels():
         figures.confusion_matrix_figure(np.eye(3), labels=["a", "b"])
 
 
+def _tiles(fig, n_hidden: int, image_shape) -> list[np.ndarray]:
+    """The tiles of a ``weight_tiles`` figure, read back out of its one image."""
+    (image,) = [image for ax in fig.axes for image in ax.get_images()]
+    mosaic = np.ma.filled(image.get_array(), np.nan)
+    n_cols = int(np.ceil(np.sqrt(n_hidden)))
+    gap = max(1, round(0.15 * max(image_shape)))
+    height, width = image_shape
+    corners = [canvas.tile_corner(k, n_cols, image_shape, (gap, gap)) for k in range(n_hidden)]
+    return [mosaic[top : top + height, left : left + width] for top, left in corners]
+
+
 @pytest.mark.parametrize("n_hidden", [3, 16, 30])
 def test_weight_tiles_draws_one_tile_per_neuron_equal_to_its_column(n_hidden):
     rng = np.random.default_rng(n_hidden)
     image_shape = (4, 5)
     weights = rng.normal(size=(20, n_hidden))
     fig = figures.weight_tiles(weights, image_shape)
-    tile_axes = [ax for ax in fig.axes if ax.get_images()]
-    assert len(tile_axes) == 1
-    images = tile_axes[0].get_images()
-    assert len(images) == n_hidden
-    for k, image in enumerate(images):
-        np.testing.assert_array_equal(image.get_array(), weights[:, k].reshape(image_shape))
-        vmin, vmax = image.get_clim()
-        assert vmin == -vmax == -np.max(np.abs(weights[:, k]))  # symmetric around 0, per tile
+    (image,) = [image for ax in fig.axes for image in ax.get_images()]  # one image for all
+    assert image.get_clim() == (-1.0, 1.0)
+    for k, tile in enumerate(_tiles(fig, n_hidden, image_shape)):
+        column = weights[:, k].reshape(image_shape)
+        # symmetric around 0, scaled per tile: the tile's largest |w| is +-1
+        np.testing.assert_allclose(tile, column / np.max(np.abs(column)))
 
 
 def test_weight_tiles_grid_is_near_square_and_tiles_do_not_overlap():
     fig = figures.weight_tiles(np.ones((64, 30)), (8, 8))
-    extents = [image.get_extent() for image in fig.axes[0].get_images()]
-    lefts = sorted({e[0] for e in extents})
-    tops = sorted({e[3] for e in extents})
-    assert (len(lefts), len(tops)) == (6, 5)  # 30 tiles in ceil(sqrt(30)) = 6 columns
-    assert all(b - a > 8 for a, b in zip(lefts, lefts[1:], strict=False))
-    assert all(b - a > 8 for a, b in zip(tops, tops[1:], strict=False))
+    mosaic = np.ma.filled(fig.axes[0].get_images()[0].get_array(), np.nan)
+    gap = 1  # round(0.15 * 8)
+    # 30 tiles in ceil(sqrt(30)) = 6 columns and 5 rows, each 8x8, gap pixels apart
+    assert mosaic.shape == (5 * (8 + gap), 6 * (8 + gap) - gap)
+    assert np.count_nonzero(mosaic == 1.0) == 30 * 64  # every tile whole, none overlapping
+    assert np.isnan(mosaic).sum() == mosaic.size - 30 * 64  # the rest is blank
 
 
 def test_weight_tiles_handles_an_all_zero_neuron():
     fig = figures.weight_tiles(np.zeros((4, 2)), (2, 2))
-    assert all(image.get_clim() == (-1.0, 1.0) for image in fig.axes[0].get_images())
+    for tile in _tiles(fig, 2, (2, 2)):
+        np.testing.assert_array_equal(tile, 0.0)  # white, not NaN from 0 / 0
 
 
 @pytest.mark.parametrize("image_shape", [(8, 8), (4, 4), (5, 5)])
@@ -224,3 +234,24 @@ def test_building_and_saving_figures_never_touches_pyplot(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert len(list(tmp_path.glob("fig*.png"))) == 5
+
+
+def test_image_gallery_shows_each_image_on_its_own_grey_scale_with_its_caption():
+    from pipeline.report.example_figures import MISLABELED, image_gallery
+
+    images = np.random.default_rng(3).normal(size=(11, 20)) * np.arange(1, 12)[:, None]
+    images[4] = 7.0  # a blank picture stays blank, not NaN from 0 / 0
+    highlight = [i % 3 == 0 for i in range(11)]
+    fig = image_gallery(images, (4, 5), [f"#{i}" for i in range(11)], highlight=highlight)
+    (ax,) = fig.axes
+    (image,) = ax.get_images()
+    mosaic = np.ma.filled(image.get_array(), np.nan)
+    gap = (max(2, round(0.6 * 4)), max(1, round(0.3 * 5)))
+    for i, picture in enumerate(images):
+        top, left = canvas.tile_corner(i, 8, (4, 5), gap)
+        tile = mosaic[top : top + 4, left : left + 5]
+        span = np.ptp(picture)
+        expected = (picture - picture.min()) / span if span else np.zeros(20)
+        np.testing.assert_allclose(tile, expected.reshape(4, 5))
+    colours = {text.get_text(): text.get_color() for text in ax.texts}
+    assert [colours[f"#{i}"] == MISLABELED for i in range(11)] == highlight

@@ -11,6 +11,7 @@ nothing to close). The caller decides where a figure goes, usually through
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -25,6 +26,29 @@ DPI = 100
 def as_float(values: Sequence[float | None]) -> np.ndarray:
     """Return ``values`` as a 1-D float array, with ``None`` turned into NaN (a gap)."""
     return np.asarray(list(values), dtype=float).reshape(-1)
+
+
+def mosaic(tiles: np.ndarray, n_cols: int, gap: tuple[int, int]) -> np.ndarray:
+    """Lay ``tiles`` of shape (k, height, width) out in one image, row by row, ``n_cols`` a row.
+
+    ``gap`` is (rows, columns) of blank pixels before each tile and between tiles; blank pixels
+    are NaN, which ``imshow`` leaves transparent. One image in one ``imshow`` draws in a
+    fraction of the time of hundreds of images or axes.
+    """
+    k, height, width = tiles.shape
+    gap_y, gap_x = gap
+    n_rows = max(1, math.ceil(k / n_cols))
+    out = np.full((n_rows * (height + gap_y), n_cols * (width + gap_x) - gap_x), np.nan)
+    for i, tile in enumerate(tiles):
+        top, left = tile_corner(i, n_cols, (height, width), gap)
+        out[top : top + height, left : left + width] = tile
+    return out
+
+
+def tile_corner(i: int, n_cols: int, shape: tuple[int, int], gap: tuple[int, int]):
+    """(top row, left column) of tile ``i`` in :func:`mosaic`'s image."""
+    row, col = divmod(i, n_cols)
+    return row * (shape[0] + gap[0]) + gap[0], col * (shape[1] + gap[1])
 
 
 def new_figure(figsize: tuple[float, float]) -> Figure:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipeline.report.canvas import new_figure
+from pipeline.report.canvas import mosaic, new_figure, tile_corner
 from pipeline.study import examples as ex
 
 CLEAN, MISLABELED = "C0", "C3"  # blue: trained on the true label; red: on a wrong one
@@ -88,21 +88,56 @@ def image_gallery(
         Captions drawn in red (e.g. examples trained on a wrong label).
     """
     images = np.asarray(images, dtype=float)
-    k = len(images)
+    if len(image_shape) == 1:  # signals: curves, not one-pixel-high images
+        return _signal_gallery(images, captions, highlight, title=title, n_cols=n_cols)
+    k, (height, width) = len(images), (int(s) for s in image_shape)
     n_rows = max(1, math.ceil(k / n_cols))  # always n_cols wide, so the title has room
+    # One image holds them all (one axes draws many times faster than one per picture), each
+    # on its own grey scale, with room above each for its two-line caption.
+    gap = (max(2, round(0.6 * height)), max(1, round(0.3 * width)))
+    tiles = images.reshape(k, height, width)
+    low = tiles.min(axis=(1, 2), keepdims=True, initial=np.inf)
+    span = tiles.max(axis=(1, 2), keepdims=True, initial=-np.inf) - low
+    scaled = np.divide(tiles - low, span, out=np.zeros_like(tiles), where=span > 0)
+    fig = new_figure((1.3 * n_cols, 1.5 * n_rows + 0.4))
+    ax = fig.add_subplot()
+    ax.imshow(
+        mosaic(scaled, n_cols, gap), cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest"
+    )
+    ax.set_xlim(-0.5, n_cols * (width + gap[1]) - gap[1] - 0.5)
+    ax.set_axis_off()
+    for i, caption in enumerate(captions):
+        top, left = tile_corner(i, n_cols, (height, width), gap)
+        colour = MISLABELED if highlight is not None and highlight[i] else "black"
+        ax.text(
+            left + (width - 1) / 2,
+            top - 0.8,
+            caption,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color=colour,
+        )
+    if k == 0:
+        ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _signal_gallery(signals, captions, highlight, *, title: str, n_cols: int) -> Figure:
+    """:func:`image_gallery` of 1-D inputs (MNIST-1D): one small curve per axes."""
+    k = len(signals)
+    n_rows = max(1, math.ceil(k / n_cols))
     fig = new_figure((1.3 * n_cols, 1.5 * n_rows + 0.4))
     axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         ax.set_axis_off()
         if i >= k:
             continue
-        if len(image_shape) == 1:  # a signal: a curve, not a one-pixel-high image
-            ax.set_axis_on()
-            ax.plot(images[i], color="black", linewidth=0.8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        else:
-            ax.imshow(images[i].reshape(image_shape), cmap="gray_r", interpolation="nearest")
+        ax.set_axis_on()
+        ax.plot(signals[i], color="black", linewidth=0.8)
+        ax.set_xticks([])
+        ax.set_yticks([])
         colour = MISLABELED if highlight is not None and highlight[i] else "black"
         ax.set_title(captions[i], fontsize=7, color=colour)
     if k == 0:
