@@ -178,6 +178,11 @@ def _close_parent(parent: str | None, status: str) -> None:
 
 if __name__ == "__main__":
     from pipeline.overrides import exit_on_typo
+    from pipeline.quick_exit import leave
 
     exit_on_typo(sys.argv[1:])  # one line for a typo, before Hydra's own many
-    main()
+    try:
+        main()
+    except SystemExit as stop:
+        leave(stop.code)
+    leave(0)
