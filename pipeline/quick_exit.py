@@ -3,7 +3,8 @@
 After a run the interpreter spends about a second freeing the 400,000 objects that NumPy,
 scikit-learn, MLflow, SQLAlchemy and matplotlib made, one by one, with nothing left to write.
 :func:`leave` does the parts of Python's exit that matter, in Python's order: it waits for the
-threads that are not daemons, runs the ``atexit`` handlers (``logging``'s, MLflow's, ...) and
+threads that are not daemons (``threading._shutdown``, which also stops the pools of
+``concurrent.futures`` and joblib), runs the ``atexit`` handlers (``logging``'s, MLflow's, ...) and
 flushes stdout and stderr; then it ends the process at once with ``os._exit``.
 """
 
@@ -18,12 +19,11 @@ from typing import NoReturn
 
 def leave(code: object = 0) -> NoReturn:
     """End the process with ``code``, read as ``sys.exit`` reads it (None is 0, a text 1)."""
+    join_threads = getattr(threading, "_shutdown", None)
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if run_exit_handlers is None:  # not CPython: take the ordinary way out
+    if join_threads is None or run_exit_handlers is None:  # not CPython: the ordinary way out
         sys.exit(code)
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    join_threads()
     run_exit_handlers()
     if code is None:
         status = 0
