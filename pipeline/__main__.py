@@ -110,11 +110,14 @@ def main(cfg: DictConfig) -> None:
     try:
         from pipeline import numerics
         from pipeline.settings import RunSettings
-        from pipeline.tracking import metadata, store
-        from pipeline.tracking.record import execute
+        from pipeline.tracking import painter
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_config(config)
+        painter.start()  # the figures' workers get ready while MLflow loads and the run trains
+        from pipeline.tracking import metadata, store
+        from pipeline.tracking.record import execute
+
         for note in numerics.apply(settings.numerics):  # before anything is computed
             print(f"note: {note}", file=sys.stderr)
         config["model"].update(settings.model.params())  # record the values actually used

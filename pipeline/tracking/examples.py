@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.arrays import save_arrays
 from pipeline.study.results import ArmResult, DataSummary
-from pipeline.tracking import store
+from pipeline.tracking import painter, store
 
 FOLDER = "examples"  # the artifacts' folder in the run
 
@@ -38,8 +38,6 @@ def record_examples(run_id: str, arm: ArmResult, data: DataSummary, *, title: st
     record = arm.examples
     if record is None:
         return
+    painter.paint(run_id, FOLDER, fig.record_figures, record, data.image_shape, title=title)
     log_arrays(run_id, record.arrays(), f"{FOLDER}/examples.npz")
     store.log_metrics(run_id, arm.example_metrics(), step=arm.training.epochs)
-    drawn = fig.record_figures(record, data.image_shape, title=title)
-    for name, figure in drawn.items():
-        store.log_figure(run_id, figure, f"{FOLDER}/{name}")

@@ -19,7 +19,7 @@ import numpy as np
 from pipeline.settings import RunSettings
 from pipeline.study.memorization import MemorizationResult, run_memorization
 from pipeline.study.results import DataSummary
-from pipeline.tracking import store
+from pipeline.tracking import painter, store
 
 FOLDER = "memorization"
 
@@ -42,9 +42,10 @@ def record_memorization(run_id: str, result: MemorizationResult, data: DataSumma
     store.log_metrics(run_id, {**result.metrics(), **result.timings()})
     table = result.table()
     store.log_text(run_id, table_csv(table), f"{FOLDER}/scores.csv")
-    drawn = fig.memorization_figures(table, result.inputs, data.image_shape, len(result.trained))
-    for name, figure in drawn.items():
-        store.log_figure(run_id, figure, f"{FOLDER}/{name}")
+    n_models = len(result.trained)
+    painter.paint(
+        run_id, FOLDER, fig.memorization_figures, table, result.inputs, data.image_shape, n_models
+    )
 
 
 def run_and_record(run_id: str, settings: RunSettings) -> MemorizationResult:

@@ -12,6 +12,7 @@ comparison on the parent. The DVC stages record through the same ``record_arm``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -20,40 +21,48 @@ from pipeline.data.split import Splits
 from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
 from pipeline.study.run import Arm, EpochCallback, StudyObserver, run_study
-from pipeline.tracking import store
+from pipeline.tracking import painter, store
 from pipeline.tracking.checkpoints import Checkpoints
 from pipeline.tracking.datasets import dataset_source, log_split
 
 
 def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
-    """Record a trained arm in ``run_id`` (the active MLflow run, for the model)."""
+    """Record a trained arm in ``run_id`` (the active MLflow run, for the model).
+
+    The figures are drawn beside the rest (``painter``) and are in the run when it ends.
+    """
     from pipeline.report import figures
     from pipeline.tracking.examples import record_examples
     from pipeline.tracking.models import log_model
 
+    paint = functools.partial(painter.paint, run_id)
+    paint("learning_curves.png", figures.learning_curves, arm.training.history, title=title)
+    paint(
+        "confusion_matrix.png",
+        figures.confusion_matrix_figure,
+        arm.confusion,
+        title="held-out test",
+    )
+    paint(
+        "first_layer_weights.png",
+        figures.weight_tiles,
+        arm.model.coefs_[0],
+        data.image_shape,
+        title="first hidden layer:\nwhat is each neuron looking for?",
+    )
+    if arm.noise:
+        fractions = {result.kind: list(result.class_fractions) for result in arm.noise}
+        paint(
+            "noise_classes.png",
+            figures.class_histogram,
+            fractions,
+            title="what the network sees in noise",
+        )
+    record_examples(run_id, arm, data, title=title)
     store.log_metrics(run_id, {**arm.metrics(), **arm.timings()}, step=arm.training.epochs)
     store.log_dict(
         run_id, {"rows_true_cols_predicted": arm.confusion.tolist()}, "confusion_matrix.json"
     )
-    drawn = {
-        "learning_curves.png": figures.learning_curves(arm.training.history, title=title),
-        "confusion_matrix.png": figures.confusion_matrix_figure(
-            arm.confusion, title="held-out test"
-        ),
-        "first_layer_weights.png": figures.weight_tiles(
-            arm.model.coefs_[0],
-            data.image_shape,
-            title="first hidden layer:\nwhat is each neuron looking for?",
-        ),
-    }
-    if arm.noise:
-        fractions = {result.kind: list(result.class_fractions) for result in arm.noise}
-        drawn["noise_classes.png"] = figures.class_histogram(
-            fractions, title="what the network sees in noise"
-        )
-    for name, figure in drawn.items():
-        store.log_figure(run_id, figure, name)
-    record_examples(run_id, arm, data, title=title)
     uri = log_model(arm.model, input_example=arm.input_example, run_id=run_id)
     store.set_tags(run_id, {"model_uri": uri})
     store.record_warnings(run_id, arm.warnings)

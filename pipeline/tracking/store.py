@@ -22,7 +22,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from pipeline import numerics
-from pipeline.tracking import outage
+from pipeline.tracking import outage, painter
 
 # MLflow accepts at most this many params / metrics per log_batch call.
 _PARAM_BATCH = 100
@@ -143,13 +143,17 @@ def run(
     run_id = active.info.run_id
     try:
         yield run_id
+        painter.finish(run_id)  # its figures, drawn beside it: a FINISHED run has them all
     except KeyboardInterrupt as err:
         from pipeline.tracking.signals import Terminated
+
+        painter.forget(run_id)
 
         why = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted (Ctrl-C)"
         _end(client, run_id, "KILLED", why)
         raise
     except BaseException as err:
+        painter.forget(run_id)
         _end(client, run_id, "FAILED", f"{type(err).__name__}: {err}"[:5000])
         if outage.unreachable(err):  # MLflow's own retries gave up: one line, no traceback
             raise outage.lost(mlflow.get_tracking_uri(), err) from None

@@ -1,0 +1,169 @@
+"""Figures drawn beside the run, in worker processes, and logged in it before it ends.
+
+Drawing is matplotlib in Python: a tenth to a third of a second of one core per figure, and an
+arm has eight. :func:`paint` hands a figure's builder (a pure function of
+:mod:`pipeline.report`) and its arguments to a few worker processes and returns at once, so
+the run goes on (its model is logged, its next arm starts) while the figure is drawn.
+:func:`finish` logs a run's figures as they come back; ``store.run`` calls it before it ends a
+run FINISHED, so a finished run holds every figure.
+
+The workers come from a fork server that has imported matplotlib and the figure builders once
+(``multiprocessing``'s ``forkserver``: forked from a process with no threads, so safe).
+:func:`start` starts them, and they draw a first small figure (fonts loaded, caches filled),
+while the run trains; otherwise the first :func:`paint` does. They ignore Ctrl-C: the run's
+process handles it. ``MEMLAB_FIGURE_WORKERS=0`` draws in the run's own process instead (the
+same pictures, one after another).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+BUILDERS = ("pipeline.report.figures", "pipeline.report.example_figures")
+MAX_WORKERS = 4
+
+_pool: ProcessPoolExecutor | None = None
+_folder: Path | None = None  # where the workers leave their PNGs until they are logged
+_pending: dict[str, list[Future]] = defaultdict(list)
+_started = False
+_ready = threading.Event()
+
+
+def workers() -> int:
+    """How many worker processes draw: ``MEMLAB_FIGURE_WORKERS``, else this process's cores
+    (at most 4). 0: draw in the run's process."""
+    configured = os.environ.get("MEMLAB_FIGURE_WORKERS")
+    if configured is not None:
+        return max(0, int(configured))
+    return min(MAX_WORKERS, len(os.sched_getaffinity(0)))
+
+
+def paint(run_id: str, name: str, builder: Callable, /, *args, **kwargs) -> None:
+    """Draw ``builder(*args, **kwargs)`` beside the run and log it in ``run_id`` as ``name``.
+
+    ``name`` is the PNG's path in the run; for a builder that returns several figures (a dict
+    of file name to figure), the folder they go in ("" for the run's top).
+    """
+    pool = _ready_pool()
+    if pool is None:
+        future: Future = Future()
+        future.set_result(draw(name, builder, args, kwargs, str(_new_folder())))
+    else:
+        future = pool.submit(draw, name, builder, args, kwargs, str(_folder))
+    _pending[run_id].append(future)
+
+
+def finish(run_id: str) -> None:
+    """Log every figure of ``run_id`` as it is drawn; the first drawing error is raised."""
+    from mlflow.tracking import MlflowClient
+
+    futures = _pending.pop(run_id, [])
+    client = MlflowClient()
+    try:
+        for future in futures:
+            for artifact, local in future.result().items():
+                client.log_artifact(run_id, local, os.path.dirname(artifact) or None)
+                Path(local).unlink()
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def forget(run_id: str) -> None:
+    """Drop ``run_id``'s figures not drawn yet (a run that failed or was stopped)."""
+    for future in _pending.pop(run_id, []):
+        future.cancel()
+
+
+def draw(name: str, builder: Callable, args, kwargs, folder: str) -> dict[str, str]:
+    """Build the figure(s) and save each as a PNG under ``folder``: {path in the run: file}."""
+    from pipeline.report.canvas import save_figure
+
+    drawn = builder(*args, **kwargs)
+    figures = drawn.items() if isinstance(drawn, dict) else [("", drawn)]
+    saved = {}
+    for file, figure in figures:
+        artifact = f"{name}/{file}" if file and name else file or name
+        local = Path(tempfile.mkdtemp(dir=folder)) / os.path.basename(artifact)
+        saved[artifact] = str(save_figure(figure, local))
+    return saved
+
+
+def start() -> None:
+    """Start the workers, once per process, in the background: the fork server imports for
+    a second, and the run goes on meanwhile. Each worker then draws a first small figure."""
+    global _started
+    if not _started:
+        _started = True
+        threading.Thread(target=_open_pool, name="memlab-figure-workers", daemon=True).start()
+
+
+def _ready_pool() -> ProcessPoolExecutor | None:
+    """The worker pool once it is up (None: draw in the run's process)."""
+    start()
+    _ready.wait()
+    return _pool
+
+
+def _open_pool() -> None:
+    global _pool
+    try:
+        if (n := workers()) > 0:
+            import multiprocessing
+
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(BUILDERS))
+            _new_folder()
+            pool = ProcessPoolExecutor(n, mp_context=context, initializer=_ignore_ctrl_c)
+            for _ in range(n):  # each submit finds no idle worker and starts one
+                pool.submit(_warm_up)
+            _pool = pool
+            atexit.register(close)
+    except OSError:  # no processes to be had here (no /dev/shm, a process limit): draw here
+        _pool = None
+    finally:
+        _ready.set()
+
+
+def _new_folder() -> Path:
+    global _folder
+    if _folder is None:
+        _folder = Path(tempfile.mkdtemp(prefix="memlab-figures-"))
+    return _folder
+
+
+def _ignore_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _warm_up() -> None:
+    """Draw a small figure with text: the fonts and matplotlib's caches, ready for the run's."""
+    import io
+
+    from pipeline.report.figures import learning_curves
+
+    learning_curves({"train_loss": [1.0, 0.5]}, title="warm").savefig(io.BytesIO(), format="png")
+
+
+def close() -> None:
+    """Stop the workers and remove what they left (figures of runs never finished)."""
+    global _pool, _folder, _started
+    if _started:
+        _ready.wait()
+    _started = False
+    _ready.clear()
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None
+    if _folder is not None:
+        shutil.rmtree(_folder, ignore_errors=True)
+        _folder = None

@@ -1,0 +1,76 @@
+"""Figures drawn beside the run, in worker processes: the same pictures, in the run when it ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.report import figures
+from pipeline.tracking import painter
+from pipeline.tracking import store as tracking
+
+HISTORY = {"train_loss": [1.0, 0.5, 0.2], "train_accuracy": [0.3, 0.8, 1.0]}
+
+
+def broken_builder():
+    raise ValueError("this figure cannot be drawn")
+
+
+def two_figures(history):
+    return {"a.png": figures.learning_curves(history), "b.png": figures.learning_curves({})}
+
+
+def _pngs(client, run_id: str, folder: str | None = None) -> dict[str, bytes]:
+    found = {}
+    for item in client.list_artifacts(run_id, folder):
+        if item.is_dir:
+            found |= _pngs(client, run_id, item.path)
+        elif item.path.endswith(".png"):
+            path = client.download_artifacts(run_id, item.path)
+            found[item.path] = open(path, "rb").read()
+    return found
+
+
+@pytest.fixture(params=["workers", "here"])
+def mode(request, monkeypatch):
+    """The worker processes, and drawing in the run's process (MEMLAB_FIGURE_WORKERS=0)."""
+    painter.close()
+    monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "2" if request.param == "workers" else "0")
+    yield request.param
+    painter.close()
+
+
+def test_a_finished_run_holds_its_figures_the_same_bytes_as_drawn_here(store, mode, tmp_path):
+    with tracking.run("r") as run_id:
+        painter.paint(run_id, "curves.png", figures.learning_curves, HISTORY, title="t")
+        painter.paint(run_id, "deep/more.png", figures.learning_curves, HISTORY)
+    assert (painter._pool is not None) == (mode == "workers")
+    logged = _pngs(store, run_id)
+    here = painter.draw("curves.png", figures.learning_curves, (HISTORY,), {"title": "t"}, tmp_path)
+    assert set(logged) == {"curves.png", "deep/more.png"}
+    assert logged["curves.png"] == open(here["curves.png"], "rb").read()
+    assert store.get_run(run_id).info.status == "FINISHED"
+
+
+def test_a_builder_returning_figures_by_name_logs_them_in_its_folder(store, mode):
+    with tracking.run("r") as run_id:
+        painter.paint(run_id, "pictures", two_figures, HISTORY)
+    assert set(_pngs(store, run_id)) == {"pictures/a.png", "pictures/b.png"}
+
+
+def test_a_figure_that_fails_to_draw_fails_the_run_and_says_why(store, mode):
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        with tracking.run("r") as run_id:
+            painter.paint(run_id, "curves.png", figures.learning_curves, HISTORY)
+            painter.paint(run_id, "broken.png", broken_builder)
+    run = store.get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert "cannot be drawn" in run.data.tags["error"]
+
+
+def test_a_run_that_fails_before_its_end_drops_the_figures_not_drawn(store, mode):
+    with pytest.raises(RuntimeError):
+        with tracking.run("r") as run_id:
+            painter.paint(run_id, "curves.png", figures.learning_curves, HISTORY)
+            raise RuntimeError("the run broke")
+    assert run_id not in painter._pending
+    assert store.get_run(run_id).info.status == "FAILED"
