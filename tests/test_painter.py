@@ -41,7 +41,7 @@ def mode(request, monkeypatch):
 
 def test_a_finished_run_holds_its_figures_the_same_bytes_as_drawn_here(store, mode, tmp_path):
     with tracking.run("r") as run_id:
-        painter.paint(run_id, "curves.png", figures.learning_curves, HISTORY, title="t")
+        painter.paint(run_id, "curves.png", "figures.learning_curves", HISTORY, title="t")
         painter.paint(run_id, "deep/more.png", figures.learning_curves, HISTORY)
     assert (painter._pool is not None) == (mode == "workers")
     logged = _pngs(store, run_id)
@@ -74,3 +74,37 @@ def test_a_run_that_fails_before_its_end_drops_the_figures_not_drawn(store, mode
             raise RuntimeError("the run broke")
     assert run_id not in painter._pending
     assert store.get_run(run_id).info.status == "FAILED"
+
+
+def test_a_program_started_as_a_script_draws_in_its_own_process(tmp_path, monkeypatch):
+    """A worker would run the script again (multiprocessing re-imports the main module)."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("MEMLAB_FIGURE_WORKERS", raising=False)
+    script = tmp_path / "script.py"
+    script.write_text("from pipeline.tracking import painter\nprint(painter.workers())\n")
+    as_script = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    as_module = subprocess.run(
+        [sys.executable, "-m", "script"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert as_script.stdout.strip() == "0", as_script.stderr
+    assert int(as_module.stdout) >= 1, as_module.stderr
+
+
+def test_a_run_whose_figures_are_named_never_loads_matplotlib(tmp_path):
+    """Named builders are imported by the workers: the run's process is spared matplotlib."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipeline.tracking import painter, store\n"
+        f"store.configure('sqlite:///{tmp_path}/m.db', 'e')\n"
+        "with store.run('r') as run_id:\n"
+        "    painter.paint(run_id, 'c.png', 'figures.learning_curves', {'train_loss': [1.0]})\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    env = {**__import__("os").environ, "MEMLAB_FIGURE_WORKERS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.stdout.strip() == "False", proc.stderr

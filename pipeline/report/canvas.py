@@ -82,7 +82,8 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes the file private; a figure is for sharing
         with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI)
+            # zlib's fastest level: a third less time on a busy picture, a few % more bytes
+            fig.savefig(handle, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

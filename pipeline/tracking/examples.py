@@ -33,11 +33,11 @@ def log_arrays(run_id: str, arrays: dict[str, np.ndarray], artifact_file: str) -
 
 def record_examples(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
     """Record ``arm.examples`` in ``run_id``: the record, its metrics and its pictures."""
-    from pipeline.report import example_figures as fig
-
     record = arm.examples
     if record is None:
         return
-    painter.paint(run_id, FOLDER, fig.record_figures, record, data.image_shape, title=title)
+    painter.paint(
+        run_id, FOLDER, "example_figures.record_figures", record, data.image_shape, title=title
+    )
     log_arrays(run_id, record.arrays(), f"{FOLDER}/examples.npz")
     store.log_metrics(run_id, arm.example_metrics(), step=arm.training.epochs)

@@ -37,14 +37,18 @@ def table_csv(columns: Mapping[str, np.ndarray]) -> str:
 
 def record_memorization(run_id: str, result: MemorizationResult, data: DataSummary) -> None:
     """Record the study's metrics, score table, histogram and gallery in ``run_id``."""
-    from pipeline.report import example_figures as fig
-
     store.log_metrics(run_id, {**result.metrics(), **result.timings()})
     table = result.table()
     store.log_text(run_id, table_csv(table), f"{FOLDER}/scores.csv")
     n_models = len(result.trained)
     painter.paint(
-        run_id, FOLDER, fig.memorization_figures, table, result.inputs, data.image_shape, n_models
+        run_id,
+        FOLDER,
+        "example_figures.memorization_figures",
+        table,
+        result.inputs,
+        data.image_shape,
+        n_models,
     )
 
 

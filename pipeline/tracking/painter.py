@@ -12,15 +12,19 @@ The workers come from a fork server that has imported matplotlib and the figure 
 :func:`start` starts them, and they draw a first small figure (fonts loaded, caches filled),
 while the run trains; otherwise the first :func:`paint` does. They ignore Ctrl-C: the run's
 process handles it. ``MEMLAB_FIGURE_WORKERS=0`` draws in the run's own process instead (the
-same pictures, one after another).
+same pictures, one after another), and so does a program started as a script file
+(``python script.py``): a worker would run that script again (``multiprocessing`` re-imports
+the main module), and memlab cannot know that it is guarded by ``if __name__ == "__main__"``.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections import defaultdict
@@ -40,16 +44,21 @@ _ready = threading.Event()
 
 def workers() -> int:
     """How many worker processes draw: ``MEMLAB_FIGURE_WORKERS``, else this process's cores
-    (at most 4). 0: draw in the run's process."""
+    (at most 4), else 0 (draw in the run's process) for a program started as a script."""
     configured = os.environ.get("MEMLAB_FIGURE_WORKERS")
     if configured is not None:
         return max(0, int(configured))
+    main = sys.modules.get("__main__")
+    if getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None:
+        return 0  # a script: a worker would run it again
     return min(MAX_WORKERS, len(os.sched_getaffinity(0)))
 
 
-def paint(run_id: str, name: str, builder: Callable, /, *args, **kwargs) -> None:
+def paint(run_id: str, name: str, builder: str | Callable, /, *args, **kwargs) -> None:
     """Draw ``builder(*args, **kwargs)`` beside the run and log it in ``run_id`` as ``name``.
 
+    ``builder`` is a function, or its name in :mod:`pipeline.report` (``"figures.weight_tiles"``):
+    named, it is imported by the workers only, and the run's process never loads matplotlib.
     ``name`` is the PNG's path in the run; for a builder that returns several figures (a dict
     of file name to figure), the folder they go in ("" for the run's top).
     """
@@ -84,10 +93,13 @@ def forget(run_id: str) -> None:
         future.cancel()
 
 
-def draw(name: str, builder: Callable, args, kwargs, folder: str) -> dict[str, str]:
+def draw(name: str, builder: str | Callable, args, kwargs, folder: str) -> dict[str, str]:
     """Build the figure(s) and save each as a PNG under ``folder``: {path in the run: file}."""
     from pipeline.report.canvas import save_figure
 
+    if isinstance(builder, str):
+        module, function = builder.rsplit(".", 1)
+        builder = getattr(importlib.import_module(f"pipeline.report.{module}"), function)
     drawn = builder(*args, **kwargs)
     figures = drawn.items() if isinstance(drawn, dict) else [("", drawn)]
     saved = {}

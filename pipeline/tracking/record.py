@@ -31,21 +31,20 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
 
     The figures are drawn beside the rest (``painter``) and are in the run when it ends.
     """
-    from pipeline.report import figures
     from pipeline.tracking.examples import record_examples
     from pipeline.tracking.models import log_model
 
     paint = functools.partial(painter.paint, run_id)
-    paint("learning_curves.png", figures.learning_curves, arm.training.history, title=title)
+    paint("learning_curves.png", "figures.learning_curves", arm.training.history, title=title)
     paint(
         "confusion_matrix.png",
-        figures.confusion_matrix_figure,
+        "figures.confusion_matrix_figure",
         arm.confusion,
         title="held-out test",
     )
     paint(
         "first_layer_weights.png",
-        figures.weight_tiles,
+        "figures.weight_tiles",
         arm.model.coefs_[0],
         data.image_shape,
         title="first hidden layer:\nwhat is each neuron looking for?",
@@ -54,7 +53,7 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
         fractions = {result.kind: list(result.class_fractions) for result in arm.noise}
         paint(
             "noise_classes.png",
-            figures.class_histogram,
+            "figures.class_histogram",
             fractions,
             title="what the network sees in noise",
         )
