@@ -114,11 +114,14 @@ def main(cfg: DictConfig) -> None:
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_config(config)
-        painter.start()  # the figures' workers get ready while MLflow loads and the run trains
+        cores = _cores_per_job()
+        # The figures' workers get ready while MLflow loads and the run trains; a job with
+        # one core to itself draws them there.
+        painter.start(workers=min(cores, painter.MAX_WORKERS) if cores > 1 else 0)
         from pipeline.tracking import metadata, store
         from pipeline.tracking.record import execute
 
-        for note in numerics.apply(settings.numerics):  # before anything is computed
+        for note in numerics.apply(settings.numerics, cores=cores):  # before any computing
             print(f"note: {note}", file=sys.stderr)
         config["model"].update(settings.model.params())  # record the values actually used
         experiment, overrides = _experiment_name(), _overrides()
@@ -156,6 +159,22 @@ def main(cfg: DictConfig) -> None:
     print(format_summary(run_id, result, store.tracking_uri()))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def _cores_per_job() -> int:
+    """This job's share of the cores it may use: all of them, or, under the joblib launcher,
+    their ``1 / n_jobs`` (joblib's ``n_jobs=-1`` is one job per core)."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+
+    cores = len(os.sched_getaffinity(0))
+    launcher = HydraConfig.get().launcher
+    if "joblib" not in str(launcher.get("_target_", "")).lower():
+        return cores
+    n_jobs = launcher.get("n_jobs") or 1
+    parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib's negative counts
+    return max(1, cores // min(parallel, cores))
 
 
 def _output_folder() -> Path:

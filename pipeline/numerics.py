@@ -30,7 +30,7 @@ import os
 import platform
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,17 +160,25 @@ def blas_info() -> dict[str, Any] | None:
 
 
 def apply(
-    settings: NumericsSettings | Mapping[str, Any] | None, *, restart: bool = False
+    settings: NumericsSettings | Mapping[str, Any] | None,
+    *,
+    restart: bool = False,
+    cores: int | None = None,
 ) -> list[str]:
     """Pin the BLAS threads of ``settings`` and check that its kernel is the one in use.
 
     ``restart``: when the kernel differs, start this same command again with the right
     environment (once; for processes that have done nothing yet, like a DVC stage). Otherwise
-    a kernel that differs raises ``ConfigError``. Returns notes for the user (a run whose bits
-    are machine-specific, or that x86-64 results are not comparable here).
+    a kernel that differs raises ``ConfigError``. ``cores``: this job's share of the machine
+    (its cores over the jobs running at once); ``blas_threads: null`` (``numerics=native``)
+    then runs that many threads, so parallel jobs do not fight over cores. Returns notes for
+    the user (a run whose bits are machine-specific, or that x86-64 results are not
+    comparable here).
     """
     global _applied
     s = settings if isinstance(settings, NumericsSettings) else NumericsSettings.from_dict(settings)
+    if s.blas_threads is None and cores is not None:
+        s = replace(s, blas_threads=max(1, cores))
     blas = blas_info()
     if blas is None or blas.get("internal_api") != "openblas":
         if s.reproducible:

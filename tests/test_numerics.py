@@ -168,6 +168,25 @@ def test_basic_and_joblib_launchers_give_the_same_bits(tmp_path):
 
 
 @pytest.mark.slow
+def test_native_jobs_share_the_cores_between_the_jobs_running_at_once(tmp_path):
+    """numerics=native leaves the thread count to memlab: all cores for one job at a time,
+    cores / n_jobs for each of joblib's parallel jobs (not each job all of them)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    threads = {}
+    for launcher, extra in (
+        ("basic", []),
+        ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
+    ):
+        store = tmp_path / f"{launcher}.db"
+        args = [f"mlflow.tracking_uri=sqlite:///{store}", f"hydra.sweep.dir={tmp_path / launcher}"]
+        _run(tmp_path, "-m", "pipeline", "-m", "seed=0,1", "numerics=native", *WIDE, *extra, *args)
+        threads[launcher] = set(_runs(store)["tags.numerics.blas_threads"])
+    assert threads == {"basic": {str(cores)}, "joblib": {str(max(1, cores // 2))}}
+
+
+@pytest.mark.slow
 @x86_64_only
 def test_the_shells_blas_threads_change_nothing(tmp_path):
     results = {}

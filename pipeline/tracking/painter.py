@@ -40,17 +40,21 @@ _folder: Path | None = None  # where the workers leave their PNGs until they are
 _pending: dict[str, list[Future]] = defaultdict(list)
 _started = False
 _ready = threading.Event()
+_wanted: int | None = None  # the workers start() was asked for
 
 
 def workers() -> int:
-    """How many worker processes draw: ``MEMLAB_FIGURE_WORKERS``, else this process's cores
-    (at most 4), else 0 (draw in the run's process) for a program started as a script."""
+    """How many worker processes draw: ``MEMLAB_FIGURE_WORKERS``; else 0 (draw in the run's
+    process) for a program started as a script; else what :func:`start` was given; else this
+    process's cores, at most 4."""
     configured = os.environ.get("MEMLAB_FIGURE_WORKERS")
     if configured is not None:
         return max(0, int(configured))
     main = sys.modules.get("__main__")
     if getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None:
         return 0  # a script: a worker would run it again
+    if _wanted is not None:
+        return _wanted
     return min(MAX_WORKERS, len(os.sched_getaffinity(0)))
 
 
@@ -110,12 +114,13 @@ def draw(name: str, builder: str | Callable, args, kwargs, folder: str) -> dict[
     return saved
 
 
-def start() -> None:
-    """Start the workers, once per process, in the background: the fork server imports for
-    a second, and the run goes on meanwhile. Each worker then draws a first small figure."""
-    global _started
+def start(workers: int | None = None) -> None:
+    """Start ``workers`` worker processes (default :func:`workers`), once per process, in the
+    background: the fork server imports for a second, and the run goes on meanwhile. Each
+    worker then draws a first small figure. ``MEMLAB_FIGURE_WORKERS`` has the last word."""
+    global _started, _wanted
     if not _started:
-        _started = True
+        _started, _wanted = True, workers
         threading.Thread(target=_open_pool, name="memlab-figure-workers", daemon=True).start()
 
 
@@ -171,7 +176,7 @@ def close() -> None:
     global _pool, _folder, _started
     if _started:
         _ready.wait()
-    _started = False
+    _started, _wanted = False, None
     _ready.clear()
     if _pool is not None:
         _pool.shutdown(wait=True, cancel_futures=True)
