@@ -67,13 +67,38 @@ def test_a_figure_that_fails_to_draw_fails_the_run_and_says_why(store, mode):
     assert "cannot be drawn" in run.data.tags["error"]
 
 
-def test_a_run_that_fails_before_its_end_drops_the_figures_not_drawn(store, mode):
+def test_a_run_that_fails_keeps_the_figures_drawn_already(store, mode):
     with pytest.raises(RuntimeError):
         with tracking.run("r") as run_id:
-            painter.paint(run_id, "curves.png", figures.learning_curves, HISTORY)
+            painter.paint(run_id, "curves.png", "figures.learning_curves", HISTORY)
+            painter._pending[run_id][0][1].result()  # drawn
             raise RuntimeError("the run broke")
     assert run_id not in painter._pending
     assert store.get_run(run_id).info.status == "FAILED"
+    assert set(_pngs(store, run_id)) == {"curves.png"}
+
+
+def test_an_arms_figures_are_drawn_while_its_study_goes_on_and_in_it_when_the_study_ends(
+    store, mode
+):
+    with tracking.run("study") as study:
+        with tracking.run("arm", parent_run_id=study, figures_with=study) as arm:
+            painter.paint(arm, "curves.png", "figures.learning_curves", HISTORY)
+        assert store.get_run(arm).info.status == "FINISHED"  # the next arm can start
+        assert arm not in painter._pending and len(painter._pending[study]) == 1
+    assert set(_pngs(store, arm)) == {"curves.png"}
+    assert not _pngs(store, study)
+
+
+def test_a_study_that_fails_keeps_what_its_finished_arms_drew(store, mode):
+    with pytest.raises(RuntimeError):
+        with tracking.run("study") as study:
+            with tracking.run("arm", parent_run_id=study, figures_with=study) as arm:
+                painter.paint(arm, "curves.png", "figures.learning_curves", HISTORY)
+            painter._pending[study][0][1].result()  # drawn
+            raise RuntimeError("the second arm broke")
+    assert set(_pngs(store, arm)) == {"curves.png"}
+    assert store.get_run(study).info.status == "FAILED"
 
 
 def test_a_program_started_as_a_script_draws_in_its_own_process(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ the main module), and memlab cannot know that it is guarded by ``if __name__ == 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import shutil
@@ -37,7 +38,8 @@ MAX_WORKERS = 4
 
 _pool: ProcessPoolExecutor | None = None
 _folder: Path | None = None  # where the workers leave their PNGs until they are logged
-_pending: dict[str, list[Future]] = defaultdict(list)
+# owner run -> [(the run a figure goes in, its future)]
+_pending: dict[str, list[tuple[str, Future]]] = defaultdict(list)
 _started = False
 _ready = threading.Event()
 _wanted: int | None = None  # the workers start() was asked for
@@ -69,32 +71,49 @@ def paint(run_id: str, name: str, builder: str | Callable, /, *args, **kwargs) -
     pool = _ready_pool()
     if pool is None:
         future: Future = Future()
-        future.set_result(draw(name, builder, args, kwargs, str(_new_folder())))
+        try:
+            future.set_result(draw(name, builder, args, kwargs, str(_new_folder())))
+        except Exception as err:  # raised where a worker's would be: in finish()
+            future.set_exception(err)
     else:
         future = pool.submit(draw, name, builder, args, kwargs, str(_folder))
-    _pending[run_id].append(future)
+    _pending[run_id].append((run_id, future))
 
 
-def finish(run_id: str) -> None:
-    """Log every figure of ``run_id`` as it is drawn; the first drawing error is raised."""
+def hand_over(run_id: str, owner: str) -> None:
+    """Leave ``run_id``'s figures to be finished with ``owner``'s (a study's run, for its
+    arms): the arm's run ends now, and its figures are drawn while the next arm trains."""
+    _pending[owner].extend(_pending.pop(run_id, []))
+
+
+def finish(owner: str) -> None:
+    """Log every figure of ``owner`` (and of the runs it took over) as it is drawn; the
+    first drawing error is raised."""
     from mlflow.tracking import MlflowClient
 
-    futures = _pending.pop(run_id, [])
+    figures = _pending.pop(owner, [])
     client = MlflowClient()
     try:
-        for future in futures:
+        for run_id, future in figures:
             for artifact, local in future.result().items():
                 client.log_artifact(run_id, local, os.path.dirname(artifact) or None)
                 Path(local).unlink()
     finally:
-        for future in futures:
+        for _, future in figures:
             future.cancel()
 
 
-def forget(run_id: str) -> None:
-    """Drop ``run_id``'s figures not drawn yet (a run that failed or was stopped)."""
-    for future in _pending.pop(run_id, []):
-        future.cancel()
+def salvage(owner: str) -> None:
+    """A run that failed or was stopped: log the figures of ``owner`` drawn already, drop
+    the rest. Never raises (the run is ending with an error of its own)."""
+    from mlflow.tracking import MlflowClient
+
+    for run_id, future in _pending.pop(owner, []):
+        if future.cancel() or not future.done() or future.exception() is not None:
+            continue
+        with contextlib.suppress(Exception):
+            for artifact, local in future.result().items():
+                MlflowClient().log_artifact(run_id, local, os.path.dirname(artifact) or None)
 
 
 def draw(name: str, builder: str | Callable, args, kwargs, folder: str) -> dict[str, str]:
@@ -121,7 +140,9 @@ def start(workers: int | None = None) -> None:
     global _started, _wanted
     if not _started:
         _started, _wanted = True, workers
-        threading.Thread(target=_open_pool, name="memlab-figure-workers", daemon=True).start()
+        # Not a daemon: a process that ends early (a bad store) waits for the workers to be up,
+        # then stops them in order, instead of leaving them half started.
+        threading.Thread(target=_open_pool, name="memlab-figure-workers").start()
 
 
 def _ready_pool() -> ProcessPoolExecutor | None:
@@ -145,7 +166,7 @@ def _open_pool() -> None:
                 pool.submit(_warm_up)
             _pool = pool
             atexit.register(close)
-    except OSError:  # no processes to be had here (no /dev/shm, a process limit): draw here
+    except Exception:  # no processes to be had here (no /dev/shm, a process limit): draw here
         _pool = None
     finally:
         _ready.set()

@@ -110,8 +110,14 @@ class StudyRecorder(StudyObserver):
                 if name == "probe" and not self.resuming:  # the parent: the true data
                     self._log_datasets(self.run_id, self.splits, self.splits.y_train, {})
                 tags = {**self.tags, "arm": name}
+                # The arm's figures are drawn while the next arm trains; the study's run
+                # waits for them before it ends.
                 child = store.run(
-                    f"{self.name}-{name}", tags=tags, parent_run_id=self.run_id, resume=resumed
+                    f"{self.name}-{name}",
+                    tags=tags,
+                    parent_run_id=self.run_id,
+                    resume=resumed,
+                    figures_with=self.run_id,
                 )
                 self._arm_run, label = stack.enter_context(child), name
                 if not resumed:

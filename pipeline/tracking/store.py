@@ -120,11 +120,14 @@ def run(
     tags: Mapping[str, str] | None = None,
     parent_run_id: str | None = None,
     resume: str | None = None,
+    figures_with: str | None = None,
 ) -> Iterator[str]:
     """Start a run (a child of ``parent_run_id`` if given), yield its id, and end it honestly.
 
     ``resume``: the id of an existing run to go on with (a job resumed from its checkpoint),
     instead of starting a new one; it is RUNNING again until it ends.
+    ``figures_with``: a run still open (a study's, for its arm) that waits for this run's
+    figures (``painter``) when it ends; otherwise this run waits for them itself.
 
     FINISHED on success; FAILED with the error recorded as the ``error`` tag when an exception
     escapes; KILLED on Ctrl-C or SIGTERM (once ``signals.install()`` ran). The exception is
@@ -143,17 +146,20 @@ def run(
     run_id = active.info.run_id
     try:
         yield run_id
-        painter.finish(run_id)  # its figures, drawn beside it: a FINISHED run has them all
+        if figures_with:
+            painter.hand_over(run_id, figures_with)
+        else:
+            painter.finish(run_id)  # its figures, drawn beside it: a FINISHED run has them all
     except KeyboardInterrupt as err:
         from pipeline.tracking.signals import Terminated
 
-        painter.forget(run_id)
+        painter.salvage(run_id)
 
         why = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted (Ctrl-C)"
         _end(client, run_id, "KILLED", why)
         raise
     except BaseException as err:
-        painter.forget(run_id)
+        painter.salvage(run_id)
         _end(client, run_id, "FAILED", f"{type(err).__name__}: {err}"[:5000])
         if outage.unreachable(err):  # MLflow's own retries gave up: one line, no traceback
             raise outage.lost(mlflow.get_tracking_uri(), err) from None
