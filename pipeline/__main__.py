@@ -101,7 +101,7 @@ def run_name(model: str, seed: int, experiment: str | None, overrides: list[str]
 def main(cfg: DictConfig) -> None:
     """Run one job of the composed configuration."""
     from pipeline.errors import MemlabError
-    from pipeline.sweep import sweep_parent_id
+    from pipeline.sweep import launched_here, sweep_parent_id
     from pipeline.tracking import signals
 
     signals.install()  # SIGTERM (SLURM, kill, timeout) ends the run KILLED, like Ctrl-C
@@ -143,6 +143,7 @@ def main(cfg: DictConfig) -> None:
             name=name,
             tags=tags,
             parent_run_id=parent,
+            figures_with=parent if launched_here(parent) else None,
             checkpoint_dir=_output_folder() / "checkpoint",
         )
         if settings.memorization:  # +experiment=memorization_scores: many models, one run

@@ -79,6 +79,11 @@ def end_sweep(status: str | None = None, *, aggregate: bool = True) -> str | Non
     return closed
 
 
+def launched_here(parent: str | None) -> bool:
+    """Whether ``parent``'s sweep is closed by this process (its jobs run in it: basic)."""
+    return bool(parent) and _launching.get("parent") == parent
+
+
 def end_sweep_early(parent: str | None, status: str) -> None:
     """A job failed or was interrupted: end its sweep with it, if the sweep stops here.
 
@@ -86,7 +91,7 @@ def end_sweep_early(parent: str | None, status: str) -> None:
     first failure; jobs in other processes leave the parent to the launcher, so that it is
     closed only when every job has ended.
     """
-    if parent and _launching.get("parent") == parent:
+    if launched_here(parent):
         end_sweep(status, aggregate=False)
 
 

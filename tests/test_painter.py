@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from mlflow.tracking import MlflowClient
 
 from pipeline.report import figures
 from pipeline.tracking import painter
@@ -20,13 +23,16 @@ def two_figures(history):
 
 
 def _pngs(client, run_id: str, folder: str | None = None) -> dict[str, bytes]:
+    """The run's PNGs by path; their bytes only where there are few."""
     found = {}
     for item in client.list_artifacts(run_id, folder):
         if item.is_dir:
             found |= _pngs(client, run_id, item.path)
         elif item.path.endswith(".png"):
-            path = client.download_artifacts(run_id, item.path)
-            found[item.path] = open(path, "rb").read()
+            found[item.path] = b""
+    if folder is None and len(found) <= 2:
+        for path in found:
+            found[path] = Path(client.download_artifacts(run_id, path)).read_bytes()
     return found
 
 
@@ -133,3 +139,38 @@ def test_a_run_whose_figures_are_named_never_loads_matplotlib(tmp_path):
     env = {**__import__("os").environ, "MEMLAB_FIGURE_WORKERS": "1"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+FIGURES = {
+    "learning_curves.png",
+    "confusion_matrix.png",
+    "first_layer_weights.png",
+    "examples/cartography.png",
+    "examples/forgetting_events.png",
+    "examples/gallery_never_learned.png",
+    "examples/gallery_most_forgotten.png",
+    "examples/gallery_learned_last.png",
+}
+
+
+@pytest.mark.slow
+def test_every_run_of_a_sweep_and_of_its_arms_holds_every_figure(workdir):
+    """Jobs leave their figures to the sweep, arms to their study: all there at the end."""
+    from conftest import run_cli, search
+
+    done = run_cli(
+        workdir,
+        "-m",
+        "+experiment=shuffled_labels",
+        "seed=0,1",
+        "model.max_epochs=2",
+        "model.hidden_layer_sizes=[16]",
+    )
+    assert done.returncode == 0, done.stderr
+    runs = search(workdir)
+    client = MlflowClient()
+    arms = runs[runs["tags.arm"].notna()]
+    assert sorted(arms["tags.arm"]) == ["control", "control", "probe", "probe"]
+    for run_id in arms["run_id"]:
+        assert set(_pngs(client, run_id)) == FIGURES
+    assert set(runs["status"]) == {"FINISHED"}

@@ -33,7 +33,21 @@ def children(parent_run_id: str) -> list:
 
 
 def close_parent(parent_run_id: str, status: str | None = None) -> str:
-    """End a parent run: ``status`` if given, else FINISHED when every child finished."""
+    """End a parent run: ``status`` if given, else FINISHED when every child finished.
+
+    First the figures its in-process jobs left to it (``painter``) go into their runs: all
+    of them, or, for a sweep that stopped (``status`` given), those drawn already.
+    """
+    from pipeline.tracking import painter
+
+    if status is not None:
+        painter.salvage(parent_run_id)
+    else:
+        try:
+            painter.finish(parent_run_id)
+        except Exception as err:  # a figure could not be drawn: the sweep did not succeed
+            MlflowClient().set_tag(parent_run_id, "error", f"{type(err).__name__}: {err}")
+            status = "FAILED"
     if status is None:
         states = [run.info.status for run in children(parent_run_id)]
         status = "FINISHED" if states and all(s == "FINISHED" for s in states) else "FAILED"

@@ -183,11 +183,14 @@ def execute(
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
     checkpoint_dir: Path | None = None,
+    figures_with: str | None = None,
 ) -> tuple[str, StudyResult]:
     """Run the study ``settings`` describe and record it; ``(run_id, result)``.
 
     ``params`` are the flattened config (logged as the run's params), ``config_yaml`` the
     resolved config (``config.yaml`` artifact); ``parent_run_id`` nests the run in a sweep.
+    ``figures_with``: the sweep's parent, when it is closed in this process (the basic
+    launcher), which then waits for this run's figures: they draw while the next job trains.
     With ``settings.train.checkpoint_every``, checkpoints go into ``checkpoint_dir``; when it
     holds some already, the run they were made for goes on from them (``checkpoints``).
     """
@@ -196,7 +199,10 @@ def execute(
     every = settings.train.checkpoint_every
     checkpoints = Checkpoints(checkpoint_dir or Path("checkpoint"), every)
     resume = checkpoints.run_id() if every else None
-    with store.run(name, tags=tags, parent_run_id=parent_run_id, resume=resume) as run_id:
+    top = store.run(
+        name, tags=tags, parent_run_id=parent_run_id, resume=resume, figures_with=figures_with
+    )
+    with top as run_id:
         if not resume:
             store.log_params(run_id, params)
             store.log_text(run_id, config_yaml, "config.yaml")

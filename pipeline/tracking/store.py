@@ -1,11 +1,10 @@
 """The MLflow edge: where runs are stored, what each run records, and how a run ends.
 
-A run records the whole composed config as flattened params
-(dotted keys that match Hydra override syntax, logged in batches), the resolved config as an
-artifact, tags (git commit, data fingerprint, ...) and per-epoch metrics with ``step=epoch``.
-A run that raises is marked FAILED with the error on it; Ctrl-C marks it KILLED. What was
-logged before is kept; so does SIGTERM (see ``signals``). Per-epoch metrics survive a tracking
-server that goes away for a while (``epoch_metrics``).
+A run records the whole composed config as flattened params (dotted keys that match Hydra
+override syntax, logged in batches), the resolved config as an artifact, tags (git commit, data
+fingerprint, ...), per-epoch metrics with ``step=epoch`` and figures (drawn aside: ``painter``).
+A run that raises is FAILED with the error on it; Ctrl-C or SIGTERM (``signals``) KILLED; what
+was logged before is kept. Per-epoch metrics survive a server that goes away for a while.
 """
 
 from __future__ import annotations
@@ -24,9 +23,7 @@ from mlflow.tracking import MlflowClient
 from pipeline import numerics
 from pipeline.tracking import outage, painter
 
-# MLflow accepts at most this many params / metrics per log_batch call.
-_PARAM_BATCH = 100
-_METRIC_BATCH = 1000
+_PARAM_BATCH, _METRIC_BATCH = 100, 1000  # MLflow's most params / metrics per log_batch call
 # The experiment's type for MLflow's UI: model training (ExperimentKind.CUSTOM_MODEL_DEVELOPMENT),
 # not GenAI. The UI shows it, and chooses its view from it when its GenAI / Model-training
 # switch is off; 3.17 has the switch on and takes the view from the link (tracking/ui.py).
@@ -128,10 +125,8 @@ def run(
     instead of starting a new one; it is RUNNING again until it ends.
     ``figures_with``: a run still open (a study's, for its arm) that waits for this run's
     figures (``painter``) when it ends; otherwise this run waits for them itself.
-
-    FINISHED on success; FAILED with the error recorded as the ``error`` tag when an exception
-    escapes; KILLED on Ctrl-C or SIGTERM (once ``signals.install()`` ran). The exception is
-    re-raised.
+    FINISHED on success; FAILED with the error as the ``error`` tag when an exception escapes;
+    KILLED on Ctrl-C or SIGTERM (once ``signals.install()`` ran). The exception is re-raised.
     """
     client = MlflowClient()
     if resume:
