@@ -117,7 +117,7 @@ def main(cfg: DictConfig) -> None:
         cores = _cores_per_job()
         # The figures' workers get ready while MLflow loads and the run trains; a job with
         # one core to itself draws them there.
-        painter.start(workers=min(cores, painter.MAX_WORKERS) if cores > 1 else 0)
+        painter.start(min(cores, painter.MAX_WORKERS) if cores > 1 else 0)
         from pipeline.tracking import metadata, store
         from pipeline.tracking.record import execute
 

@@ -174,3 +174,13 @@ def test_every_run_of_a_sweep_and_of_its_arms_holds_every_figure(workdir):
     for run_id in arms["run_id"]:
         assert set(_pngs(client, run_id)) == FIGURES
     assert set(runs["status"]) == {"FINISHED"}
+
+
+def test_a_bad_worker_count_is_a_one_line_error(monkeypatch):
+    from pipeline.errors import ConfigError
+
+    painter.close()
+    monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "two")
+    with pytest.raises(ConfigError, match="MEMLAB_FIGURE_WORKERS must be a whole number"):
+        painter.start()
+    assert not painter._started

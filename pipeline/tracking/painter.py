@@ -3,18 +3,21 @@
 Drawing is matplotlib in Python: a tenth to a third of a second of one core per figure, and an
 arm has eight. :func:`paint` hands a figure's builder (a pure function of
 :mod:`pipeline.report`) and its arguments to a few worker processes and returns at once, so
-the run goes on (its model is logged, its next arm starts) while the figure is drawn.
+the run goes on (its model is logged, its next arm trains) while the figure is drawn.
 :func:`finish` logs a run's figures as they come back; ``store.run`` calls it before it ends a
-run FINISHED, so a finished run holds every figure.
+run FINISHED, so a finished run holds every figure. An arm's run leaves its figures to its
+study's run instead (:func:`hand_over`), and a job of an in-process sweep (the basic launcher)
+to the sweep's parent: they draw while the next arm or job trains, and are all logged before
+that run ends. A run that fails keeps the figures drawn already (:func:`salvage`).
 
 The workers come from a fork server that has imported matplotlib and the figure builders once
 (``multiprocessing``'s ``forkserver``: forked from a process with no threads, so safe).
-:func:`start` starts them, and they draw a first small figure (fonts loaded, caches filled),
-while the run trains; otherwise the first :func:`paint` does. They ignore Ctrl-C: the run's
-process handles it. ``MEMLAB_FIGURE_WORKERS=0`` draws in the run's own process instead (the
-same pictures, one after another), and so does a program started as a script file
-(``python script.py``): a worker would run that script again (``multiprocessing`` re-imports
-the main module), and memlab cannot know that it is guarded by ``if __name__ == "__main__"``.
+:func:`start` starts them in the background, and they draw a first small figure (fonts loaded,
+caches filled), while the run trains. They ignore Ctrl-C: the run's process handles it.
+``MEMLAB_FIGURE_WORKERS=N`` sets how many; 0 draws in the run's own process (the same pictures,
+one after another), as does a program started as a script file (``python script.py``): a
+worker would run that script again (``multiprocessing`` re-imports the main module), and
+memlab cannot know that it is guarded by ``if __name__ == "__main__"``.
 """
 
 from __future__ import annotations
@@ -51,7 +54,13 @@ def workers() -> int:
     process's cores, at most 4."""
     configured = os.environ.get("MEMLAB_FIGURE_WORKERS")
     if configured is not None:
-        return max(0, int(configured))
+        if not configured.strip().isdigit():
+            from pipeline.errors import ConfigError
+
+            raise ConfigError(
+                f"MEMLAB_FIGURE_WORKERS must be a whole number >= 0, not {configured!r}"
+            )
+        return int(configured)
     main = sys.modules.get("__main__")
     if getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None:
         return 0  # a script: a worker would run it again
@@ -133,16 +142,18 @@ def draw(name: str, builder: str | Callable, args, kwargs, folder: str) -> dict[
     return saved
 
 
-def start(workers: int | None = None) -> None:
-    """Start ``workers`` worker processes (default :func:`workers`), once per process, in the
+def start(count: int | None = None) -> None:
+    """Start ``count`` worker processes (default :func:`workers`), once per process, in the
     background: the fork server imports for a second, and the run goes on meanwhile. Each
     worker then draws a first small figure. ``MEMLAB_FIGURE_WORKERS`` has the last word."""
     global _started, _wanted
     if not _started:
-        _started, _wanted = True, workers
+        _wanted = count
+        n = workers()  # a bad MEMLAB_FIGURE_WORKERS is a one-line error, here
+        _started = True
         # Not a daemon: a process that ends early (a bad store) waits for the workers to be up,
         # then stops them in order, instead of leaving them half started.
-        threading.Thread(target=_open_pool, name="memlab-figure-workers").start()
+        threading.Thread(target=_open_pool, args=(n,), name="memlab-figure-workers").start()
 
 
 def _ready_pool() -> ProcessPoolExecutor | None:
@@ -152,10 +163,10 @@ def _ready_pool() -> ProcessPoolExecutor | None:
     return _pool
 
 
-def _open_pool() -> None:
+def _open_pool(n: int) -> None:
     global _pool
     try:
-        if (n := workers()) > 0:
+        if n > 0:
             import multiprocessing
 
             context = multiprocessing.get_context("forkserver")
