@@ -191,6 +191,9 @@ def test_the_child_times_every_job_of_a_sweep(tmp_path):
     # the JSON is written by an exit handler inside pipeline.quick_exit.leave, after the run
     assert record["launch"] < stamps["imports_done"] < stamps["first_fit"] < stamps["end"]
     assert stamps["end"] <= record["exited"]
+    # each job ran on the one BLAS thread memlab pins, and says so in MLflow
+    threads = "1 (chosen by memlab: numerics=reproducible)"
+    assert runs.sweep_jobs(whole_run.store_uri(str(tmp_path))) == (threads, 2)
 
 
 def test_mnist_is_looked_for_where_the_project_and_the_lab_keep_it(tmp_path):

@@ -92,5 +92,5 @@ def machine(threads: int) -> str:
     return (
         f"{os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; NumPy "
         f"{np.__version__} with {', '.join(blas) or 'unknown BLAS'}; {threads} BLAS thread(s); "
-        f"load average {load} (1, 5, 15 min)"
+        f"load average at the start {load} (1, 5, 15 min)"
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 
 from pipeline.bench.whole_run import store_uri, timed_child
+from pipeline.errors import MemlabError
 
 SINGLE = ["model.max_epochs=60"]  # the default config, its 60 epochs said out loud
 SWEEP = ["-m", "+experiment=label_noise_sweep"]
@@ -100,11 +101,11 @@ def throughput_table(
     try:
         tn, note = wall(timed_child(parallel_overrides(n), tmp, timeout=3 * n * t1 + 30)), None
     except RuntimeError as err:
-        done = finished_sweep_jobs(store_uri(tmp))
-        hung = ": it hung on its way out" if done == n else ""
-        tn, note = None, f"`{command}` did not finish ({str(err)[-300:]}); "
-        note += f"{done} of its {n} jobs' runs FINISHED in MLflow{hung}"
-    threads = blas_threads(store_uri(tmp))
+        tn, note = None, f"`{command}` did not finish ({str(err)[-300:]})"
+    threads, done = sweep_jobs(store_uri(tmp))
+    if note:
+        note += f"; {done} of its {n} jobs' runs FINISHED in MLflow"
+        note += ": it hung on its way out" if done == n else ""
     rows = [
         f"One job: `python -m pipeline {' '.join(SINGLE)}`. {n} jobs at once: `{command}` "
         f"({n} worker processes on {n} cores). BLAS threads per job: {threads}.",
@@ -120,28 +121,20 @@ def throughput_table(
     return rows, {"n": n, "t1": t1, "tn": tn, "threads": threads, "note": note}
 
 
-def blas_threads(tracking_uri: str) -> str:
-    """How many BLAS threads the runs in the store used, and who chose it (their tags)."""
-    tags = [tags for tags, _ in _runs(tracking_uri)]
-    counts = sorted({t["numerics.blas_threads"] for t in tags if "numerics.blas_threads" in t})
-    modes = sorted({t["numerics.mode"] for t in tags if "numerics.mode" in t})
-    if not counts:
-        return "unknown (no run recorded it)"
+def sweep_jobs(tracking_uri: str) -> tuple[str, int]:
+    """The newest sweep's jobs in the store: the BLAS threads they ran (and who chose that),
+    and how many of them FINISHED. Read from their MLflow tags (``pipeline.tracking.query``)."""
+    from pipeline.tracking.query import find_runs, use_store
+
+    use_store(tracking_uri)
+    try:  # the default config's experiment, where the one-run jobs are recorded
+        _, jobs = find_runs("memlab", None, latest_sweep=True)
+    except MemlabError:
+        return "unknown (no sweep recorded)", 0
+    finished = int((jobs["status"] == "FINISHED").sum())
+    if "tags.numerics.blas_threads" not in jobs:
+        return "unknown (no job recorded it)", finished
+    counts = ", ".join(sorted(set(jobs["tags.numerics.blas_threads"].dropna())))
+    modes = sorted(set(jobs["tags.numerics.mode"].dropna()))
     chooser = "chosen by memlab: numerics=reproducible" if modes == ["reproducible"] else ""
-    chooser = chooser or f"numerics={', '.join(modes)}"
-    return f"{', '.join(counts)} ({chooser})"
-
-
-def finished_sweep_jobs(tracking_uri: str) -> int:
-    """How many sweep jobs (runs with a parent) in the store ended FINISHED."""
-    runs = _runs(tracking_uri)
-    return sum(1 for tags, status in runs if "mlflow.parentRunId" in tags and status == "FINISHED")
-
-
-def _runs(tracking_uri: str) -> list[tuple[dict[str, str], str]]:
-    """Every run in the store: its tags and its status."""
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    return [(dict(run.data.tags), run.info.status) for run in client.search_runs(ids)]
+    return f"{counts} ({chooser or 'numerics=' + ', '.join(modes)})", finished
