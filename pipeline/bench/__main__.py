@@ -1,5 +1,5 @@
 """``python -m pipeline.bench``."""
 
-from pipeline.bench.peers import main
+from pipeline.bench.cli import main
 
 main()

@@ -1,4 +1,4 @@
-"""Table 4 of ``python -m pipeline.bench``: what reproducible numerics cost in training speed.
+"""Table 7 of ``python -m pipeline.bench``: what reproducible numerics cost in training speed.
 
 The same run (table 2's) under ``numerics=reproducible`` (Haswell kernel, one BLAS thread),
 with the machine's own kernel on one thread, and under ``numerics=native`` (its own kernel and
@@ -8,17 +8,14 @@ fixed once NumPy has loaded it; only the epochs of ``partial_fit`` are timed.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.bench.whole_run import ROOT
+from pipeline.bench.whole_run import store_uri, timed_child
 
 
 def cores() -> int:
@@ -42,21 +39,11 @@ def modes() -> list[tuple[str, list[str]]]:
 
 def train_seconds(overrides: list[str]) -> tuple[float, int, dict[str, str]]:
     """Seconds of training per epoch of ``python -m pipeline OVERRIDES``, its epochs, its tags."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp, "timings.json")
-        store = f"mlflow.tracking_uri=sqlite:///{Path(tmp, 'mlflow.db')}"
-        cmd = [sys.executable, "-m", "pipeline.bench", "--child", str(out), "--"]
-        proc = subprocess.run(
-            [*cmd, *overrides, store], cwd=tmp, env=env, capture_output=True, text=True
-        )
-        if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(f"the timed run failed: {proc.stderr.strip()[-2000:]}")
-        sums = json.loads(out.read_text())["sums"]
-        from pipeline.tracking.query import newest_run_tags
+    from pipeline.tracking.query import newest_run_tags
 
-        tags = newest_run_tags(store.split("=", 1)[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        sums = timed_child(overrides, tmp)["sums"]
+        tags = newest_run_tags(store_uri(tmp))
     return sums["train"] / max(sums["epochs"], 1), sums["epochs"], tags
 
 
@@ -105,5 +92,5 @@ def machine(threads: int) -> str:
     return (
         f"{os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; NumPy "
         f"{np.__version__} with {', '.join(blas) or 'unknown BLAS'}; {threads} BLAS thread(s); "
-        f"load average {load} (1, 5, 15 min)"
+        f"load average at the start {load} (1, 5, 15 min)"
     )

@@ -1,4 +1,4 @@
-"""``python -m pipeline.bench``: how fast is ``NumpyMLP`` next to its peers and the BLAS floor?
+"""Tables 1 and 9 of ``python -m pipeline.bench``: how fast is ``NumpyMLP`` next to its peers?
 
 Table 1 trains the same network (ReLU hidden layers, softmax cross-entropy, plain SGD) on the
 same examples with the same batch size and learning rate, one epoch at a time, in this one
@@ -7,27 +7,19 @@ CPU when it is installed, and the floor: only the matrix products one epoch of t
 needs (forward, weight gradients, deltas; same shapes and dtype). The candidates take turns
 epoch by epoch, so that a busy machine slows them alike; each is reported by its best epoch.
 
-Table 2 runs the real command line (``python -m pipeline +experiment=shuffled_labels`` on real
-MNIST) in a child process, timing its parts: start-up, training, per-epoch evaluation,
-per-epoch logging and the rest. Table 3 is the same kind of run on a 70,000-image pool (the
-official training images, or the test images tiled), for its peak memory. Both live in
-:mod:`pipeline.bench.whole_run`.
+Table 9 is table 1 for NumpyMLP, PyTorch and the floor in float32 at 1, 2 and 4 BLAS and torch
+threads (the counts above this machine's cores are not measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from pipeline.bench.kernels import kernel_table, machine
-from pipeline.bench.recorder import recorder_table
-from pipeline.bench.targets import MNIST_DIRS, find_mnist, targets
-from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
+from pipeline.bench.targets import TORCH_MISSING
 from pipeline.errors import MemlabError
 
 PEERS = {"numpy": "NumpyMLP", "sklearn": "MLPClassifier", "torch": "PyTorch", "floor": "floor"}
@@ -148,7 +140,7 @@ def peer_table(
     for peer in a.peers:
         if peer == "torch":
             if (torch := _torch()) is None:
-                notes.append("PyTorch is not installed: skipped (pip install torch==2.13.0).")
+                notes.append(f"PyTorch is {TORCH_MISSING}: skipped.")
                 continue
             torch.set_num_threads(a.threads)
             notes.append(f"PyTorch {torch.__version__} with torch.set_num_threads({a.threads}).")
@@ -181,113 +173,38 @@ def peer_table(
     return rows + [""] + notes, best
 
 
-# ------------------------------------------------------------------------ command line
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--hidden", type=int, nargs="+", default=[512], help="hidden layer widths")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--examples", type=int, default=60_000, help="examples per epoch")
-    p.add_argument("--epochs", type=int, default=5, help="timed epochs per implementation")
-    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate")
-    p.add_argument("--dtypes", type=lambda s: s.split(","), default=["float32", "float64"])
-    p.add_argument(
-        "--peers", type=lambda s: s.split(","), default=list(PEERS), help=",".join(PEERS)
-    )
-    p.add_argument("--threads", type=int, help="BLAS and torch threads (default: NumPy's)")
-    p.add_argument(
-        "--mnist-dir",
-        help=f"where the MNIST IDX files are (default: the first of {', '.join(MNIST_DIRS)} "
-        "that has them; synthetic pixels if none)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run", action=argparse.BooleanOptionalAction, default=True, help="table 2")
-    p.add_argument("--run-epochs", type=int, default=10, help="max_epochs of table 2's run")
-    p.add_argument("--run-overrides", nargs="*", help="table 2's overrides instead of the default")
-    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True, help="table 3")
-    p.add_argument(
-        "--numerics",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="table 4: reproducible vs native numerics",
-    )
-    p.add_argument("--numerics-epochs", type=int, default=3, help="max_epochs of table 4's runs")
-    p.add_argument(
-        "--recorder",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="table 5: the per-example recorder",
-    )
-    p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    if unknown := set(a.peers) - set(PEERS):
-        p.error(f"--peers: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PEERS)}")
-    a.hidden = tuple(a.hidden)
-    return a
+# ------------------------------------------------------------ table 9: threads
+def thread_table(
+    a: argparse.Namespace, X: np.ndarray, y: np.ndarray, counts: tuple[int, ...], cores: int
+) -> tuple[list[str], dict[int, dict[str, float | None]]]:
+    """Table 1's float32 NumpyMLP, PyTorch and floor at each of ``counts`` threads.
 
+    Returns the table's lines and, per count measured (not those above ``cores``), each
+    peer's best seconds per epoch (``torch``: None when PyTorch is not installed).
+    """
+    from threadpoolctl import threadpool_limits
 
-def main(argv: list[str] | None = None) -> None:
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    a = parse_args(argv)
-    if a.child:
-        return run_child(a.child, a.overrides)
-    blas = [i["num_threads"] for i in threadpool_info() if "numpy" in i["filepath"]]
-    a.threads = a.threads or (blas + [1])[0]
-    a.mnist_dir = a.mnist_dir or find_mnist()
-    mnist_dir = str(Path(a.mnist_dir).resolve())
-    X, y, source = examples(a.examples, a.mnist_dir, a.seed)
-    shape = "-".join(map(str, [N_FEATURES, *a.hidden, N_CLASSES]))
-    print(
-        f"# memlab benchmark\n\n{machine(a.threads)}\n\n## 1. One epoch: NumpyMLP and its peers\n"
-    )
-    print(
-        f"{shape}, ReLU, softmax cross-entropy, plain SGD (lr {a.lr}), batch {a.batch_size}, "
-        f"{a.examples:,} examples ({source}); best and median of {a.epochs} epochs each. "
-        "x floor: time / the floor of the same dtype.\n"
-    )
-    with threadpool_limits(a.threads, user_api="blas"):
-        rows, best = peer_table(a, X, y)
-        print("\n".join(rows))
-    run = help_s = pool = None
-    if a.run:
-        print("\n## 2. A whole run, end to end\n")
-        default = [*RUN.split(), f"data.dir={mnist_dir}", f"model.max_epochs={a.run_epochs}"]
-        if a.run_overrides or not source.startswith("synthetic"):
-            rows, run = run_table(a.run_overrides or default, a.threads)
-            print("\n".join(rows))
-        else:
-            print(f"Skipped: no MNIST in {mnist_dir} (give --mnist-dir, or --run-overrides).")
-        help_s = help_seconds()
-        print(f"\n`python -m pipeline --help`: {help_s:.2f} s (best of 3).")
-    if a.memory:
-        print("\n## 3. Peak memory on a 70,000-image pool\n")
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                pool_dir, note = pool_70k(mnist_dir, tmp)
-            except MemlabError as err:  # no MNIST at all: only this table is skipped
-                print(f"Skipped: {err}")
-            else:
-                print(f"Pool: {note}.\n")
-                rows, pool = run_table([*POOL_RUN.split(), f"data.dir={pool_dir}"], a.threads)
-                print("\n".join(rows))
-    if a.numerics:
-        print("\n## 4. The cost of reproducible numerics\n")
-        if source.startswith("synthetic"):
-            print(f"Skipped: no MNIST in {mnist_dir} (give --mnist-dir).")
-        else:
-            overrides = [*RUN.split(), f"data.dir={mnist_dir}"]
-            overrides += [f"model.max_epochs={a.numerics_epochs}", "train.progress=false"]
-            print("\n".join(kernel_table(overrides, n_train=8_000)))
-    recorder = None
-    if a.recorder:
-        print("\n## 5. The per-example recorder (issue 14)\n")
-        with threadpool_limits(a.threads, user_api="blas"):
-            rows, recorder = recorder_table(X, y, a.hidden, a.batch_size, a.lr, a.epochs, a.seed)
-        print("\n".join(rows))
-    print("\n## The targets (issues 7 and 14), as measured above\n")
-    print("\n".join(targets(best, run, help_s, pool, recorder)))
-
-
-if __name__ == "__main__":
-    main()
+    peers = ["numpy", "torch", "floor"] if _torch() is not None else ["numpy", "floor"]
+    rows = [
+        "| threads | NumpyMLP s/epoch | PyTorch s/epoch | floor s/epoch | NumpyMLP x floor "
+        "| PyTorch / NumpyMLP |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    measured = {}
+    for count in counts:
+        if count > cores:
+            rows.append(f"| {count} | not measured: this machine has {cores} cores | | | | |")
+            continue
+        b = argparse.Namespace(**{**vars(a), "threads": count, "peers": peers})
+        b.dtypes = ["float32"]
+        with threadpool_limits(count, user_api="blas"):
+            _, best = peer_table(b, X, y)
+        ours, floor = best["numpy", "float32"], best["floor", "float32"]
+        torch = best.get(("torch", "float32"))
+        measured[count] = {"numpy": ours, "torch": torch, "floor": floor}
+        theirs = TORCH_MISSING if torch is None else f"{torch:.4g}"
+        ratio = "" if torch is None else f"{torch / ours:.2f}"
+        rows.append(
+            f"| {count} | {ours:.4g} | {theirs} | {floor:.4g} | {ours / floor:.2f} | {ratio} |"
+        )
+    return rows, measured

@@ -1,4 +1,4 @@
-"""Table 4 of ``python -m pipeline.bench``: what the per-example recorder costs.
+"""Table 8 of ``python -m pipeline.bench``: what the per-example recorder costs.
 
 The recorder has three parts, timed apart, on the same examples and network as table 1:
 
@@ -106,7 +106,7 @@ def end_of_run_seconds(n: int, epochs: int, rng: np.random.Generator, image_shap
 
 
 def recorder_table(X, y, hidden, batch_size: int, lr: float, epochs: int, seed: int = 0):
-    """Table 4's lines and ``{"overhead": share of training time}``."""
+    """Table 8's lines and ``{"overhead": share of training time}``."""
     from pipeline.models.numpy_mlp import NumpyMLP
     from pipeline.study.train import train_epochs
 

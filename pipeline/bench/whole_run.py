@@ -8,10 +8,12 @@ on a 70,000-image pool, for its peak memory.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +45,9 @@ def run_child(out: str, overrides: list[str]) -> None:
     from pipeline.tracking import store
 
     stamps["imports_done"] = time.time()
-    sums = {"train": 0.0, "loop": 0.0, "log": 0.0, "flush": 0.0, "epochs": 0}
+    # Summed over every call: both arms of a run, every job of a sweep (the basic launcher runs
+    # them in this process; joblib's workers are other processes, not timed).
+    sums = {"train": 0.0, "loop": 0.0, "log": 0.0, "flush": 0.0, "epochs": 0, "arms": 0}
     train_epochs = run_module.train_epochs
 
     def timed(fn, key):
@@ -60,6 +64,7 @@ def run_child(out: str, overrides: list[str]) -> None:
         return wrapper
 
     def timed_train_epochs(model, *args, on_epoch=None, **kwargs):
+        sums["arms"] += 1
         model.partial_fit = timed(model.partial_fit, "train")
         on_epoch = timed(on_epoch, "log") if on_epoch else None
         return timed(train_epochs, "loop")(model, *args, on_epoch=on_epoch, **kwargs)
@@ -80,10 +85,16 @@ def run_child(out: str, overrides: list[str]) -> None:
     # store.epoch_metrics by pipeline.tracking.record.
     run_module.train_epochs = timed_train_epochs
     store.epoch_metrics = timed_epoch_metrics
+
+    def write() -> None:
+        stamps["end"] = time.time()
+        Path(out).write_text(json.dumps({"stamps": stamps, "sums": sums, "maxrss": _peak_rss()}))
+
+    # `python -m pipeline` ends in pipeline.quick_exit.leave, which runs the atexit handlers and
+    # then os._exit: code after run_module never runs. Registered first, this handler runs last.
+    atexit.register(write)
     sys.argv = ["pipeline", *overrides]
     runpy.run_module("pipeline", run_name="__main__")  # exactly `python -m pipeline`
-    stamps["end"] = time.time()
-    Path(out).write_text(json.dumps({"stamps": stamps, "sums": sums, "maxrss": _peak_rss()}))
 
 
 def _peak_rss() -> int:
@@ -99,25 +110,61 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-def run_table(overrides: list[str], threads: int | None) -> tuple[list[str], dict[str, float]]:
-    """Run the CLI in a temporary directory (its own ``mlflow.db``), timed part by part.
-
-    Returns the table's lines and what the targets need: ``overhead`` (per-epoch evaluation
-    and logging over training time) and ``peak_gb`` (the run's peak resident memory).
-    """
+def child_env(threads: int | None = None) -> dict[str, str]:
+    """A timed child's environment: this checkout importable, no MLflow variables of ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     if threads:
         env.update({f"{lib}_NUM_THREADS": str(threads) for lib in ("OPENBLAS", "OMP", "MKL")})
+    return env
+
+
+def store_uri(tmp: str) -> str:
+    """The MLflow store of the timed runs in the directory ``tmp``."""
+    return f"sqlite:///{Path(tmp, 'mlflow.db')}"
+
+
+def timed_child(
+    overrides: list[str], tmp: str, threads: int | None = None, timeout: float | None = None
+) -> dict:
+    """Run ``python -m pipeline OVERRIDES`` (a ``-m`` sweep too) timed, in the directory ``tmp``.
+
+    Its MLflow store is ``tmp/mlflow.db`` (so runs in the same ``tmp`` share one store). Returns
+    the child's record (``stamps``, ``sums``: seconds summed over every arm and job, ``maxrss``)
+    with ``launch`` and ``exited``, the wall-clock times around the whole process. A child still
+    running after ``timeout`` seconds is killed with everything it started (a RuntimeError).
+    """
+    out = Path(tmp, "timings.json")
+    out.unlink(missing_ok=True)
+    store = f"mlflow.tracking_uri={store_uri(tmp)}"
+    cmd = [sys.executable, "-m", "pipeline.bench", "--child", str(out), "--", *overrides, store]
+    launch = time.time()
+    with subprocess.Popen(
+        cmd, cwd=tmp, env=child_env(threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,  # its own process group: a hung sweep ends whole
+    ) as proc:  # fmt: skip
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise RuntimeError(f"it had not exited after {timeout:.0f} s") from None
+    exited = time.time()
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"the timed run failed: {stderr.strip()[-2000:]}")
+    return {**json.loads(out.read_text()), "launch": launch, "exited": exited}
+
+
+def run_table(overrides: list[str], threads: int | None) -> tuple[list[str], dict[str, float]]:
+    """Run the CLI in a temporary directory (its own ``mlflow.db``), timed part by part.
+
+    Returns the table's lines and what the targets need: ``overhead`` (per-epoch evaluation
+    and logging over training time), ``peak_gb`` (the run's peak resident memory), ``wall``
+    and ``loop`` (seconds in ``train_epochs``: training with its per-epoch evaluation).
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp, "timings.json")
-        launch = time.time()
-        cmd = [sys.executable, "-m", "pipeline.bench", "--child", str(out), "--", *overrides]
-        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
-        exited = time.time()
-        if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(f"the timed run failed: {proc.stderr.strip()[-2000:]}")
-        r = json.loads(out.read_text())
+        r = timed_child(overrides, tmp, threads)
+    launch, exited = r["launch"], r["exited"]
     s, t = r["stamps"], r["sums"]
     evaluation = t["loop"] - t["train"] - t["log"]
     logging, flushed = t["log"] + t["flush"], t["flush"]  # the last write comes after the loop
@@ -145,7 +192,7 @@ def run_table(overrides: list[str], threads: int | None) -> tuple[list[str], dic
         f"Per-epoch evaluation + logging = {overhead:.1%} of "
         f"training time. Peak memory (max RSS): {peak_gb:.2f} GB."
     )
-    return rows, {"overhead": overhead, "peak_gb": peak_gb}
+    return rows, {"overhead": overhead, "peak_gb": peak_gb, "wall": total, "loop": t["loop"]}
 
 
 def pool_70k(mnist_dir: str, tmp: str) -> tuple[Path, str]:
@@ -167,10 +214,7 @@ def pool_70k(mnist_dir: str, tmp: str) -> tuple[Path, str]:
 
 def help_seconds(repeats: int = 3) -> float:
     """Best wall time of ``python -m pipeline --help``."""
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    times = []
+    env, times = child_env(), []
     for _ in range(repeats):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pipeline", "--help"], env=env, capture_output=True)

@@ -1,0 +1,140 @@
+"""Issue 16's run targets: what ``python -m pipeline`` costs beyond its training.
+
+- **one run**: ``python -m pipeline`` (the default config: the video network on digits, 60
+  epochs), first into a new SQLite store (that run creates it), then ``repeats`` more into it;
+- **a sweep**: ``-m +experiment=label_noise_sweep`` (6 jobs, one after another in one process
+  under Hydra's basic launcher): its wall time against its jobs' training summed;
+- **sweep throughput**: ``n`` jobs of the one run at once (a ``-m`` sweep over ``seed`` under
+  the joblib launcher, ``n`` workers) against one job alone: ``n * T1 / Tn``.
+
+Each command is a fresh child process timed by :func:`pipeline.bench.whole_run.timed_child`.
+"Training" is the time inside ``pipeline.study.run.train_epochs``: the epochs with their
+per-epoch evaluation and logging; the rest of the wall time is the run's overhead.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from pipeline.bench.whole_run import store_uri, timed_child
+from pipeline.errors import MemlabError
+
+SINGLE = ["model.max_epochs=60"]  # the default config, its 60 epochs said out loud
+SWEEP = ["-m", "+experiment=label_noise_sweep"]
+
+
+def wall(record: dict) -> float:
+    """Seconds from launching the child to its exit."""
+    return record["exited"] - record["launch"]
+
+
+def single_run_table(tmp: str, repeats: int = 3) -> tuple[list[str], dict[str, float]]:
+    """Time the one run into the new store in ``tmp``: once to create it, then ``repeats`` times.
+
+    Returns the table's lines and ``first``, ``wall`` (the best), ``median`` and ``loop`` (the
+    best run's training) in seconds.
+    """
+    first = timed_child(SINGLE, tmp)
+    timed = sorted((timed_child(SINGLE, tmp) for _ in range(repeats)), key=wall)
+    best, median = timed[0], timed[len(timed) // 2]
+    rows = [
+        f"`python -m pipeline {' '.join(SINGLE)}` (the default config: the video network on "
+        "digits), each a new process, into one new SQLite store. Training: the time inside "
+        "`train_epochs` (the epochs, their evaluation and logging); overhead: the rest.",
+        "",
+        "| run | wall s | training s | overhead s |",
+        "|---|---:|---:|---:|",
+    ]
+    for what, r in (
+        ("first run, new store", first),
+        (f"best of {repeats}", best),
+        (f"median of {repeats}", median),
+    ):
+        loop = r["sums"]["loop"]
+        rows.append(f"| {what} | {wall(r):.2f} | {loop:.2f} | {wall(r) - loop:.2f} |")
+    measured = {"first": wall(first), "wall": wall(best), "median": wall(median)}
+    return rows, {**measured, "loop": best["sums"]["loop"]}
+
+
+def sweep_table() -> tuple[list[str], dict[str, float]]:
+    """Time the 6-job label-noise sweep; its jobs run in the timed process (basic launcher)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        r = timed_child(SWEEP, tmp)
+    sums, total = r["sums"], wall(r)
+    rows = [
+        f"`python -m pipeline {' '.join(SWEEP)}` (digits, Hydra's basic launcher: "
+        f"{sums['arms']} jobs one after another in one process, {sums['epochs']} epochs in all), "
+        "into a new SQLite store.",
+        "",
+        "| part | seconds | share |",
+        "|---|---:|---:|",
+        f"| training: `train_epochs`, summed over the jobs | {sums['loop']:.2f} "
+        f"| {sums['loop'] / total:.0%} |",
+        f"| of which partial_fit | {sums['train']:.2f} | {sums['train'] / total:.0%} |",
+        f"| the rest: start-up, imports, store, figures, records | {total - sums['loop']:.2f} "
+        f"| {1 - sums['loop'] / total:.0%} |",
+        f"| **total** | **{total:.2f}** | |",
+    ]
+    return rows, {"wall": total, "loop": sums["loop"], "jobs": sums["arms"]}
+
+
+def parallel_overrides(n: int) -> list[str]:
+    """The one run ``n`` times at once: a sweep over ``n`` seeds, ``n`` joblib workers."""
+    seeds = ",".join(str(seed) for seed in range(n))
+    return ["-m", *SINGLE, f"seed={seeds}", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n}"]
+
+
+def throughput_table(
+    n: int, tmp: str, t1: float | None = None
+) -> tuple[list[str], dict[str, float | str | None]]:
+    """``n`` one-run jobs at once against one alone, into the store in ``tmp``.
+
+    ``t1``: one job's wall time, measured already into this store (:func:`single_run_table`);
+    else the store is created by a first run and one more is timed. Returns the table's lines
+    and ``n``, ``t1``, ``tn`` (None if the sweep did not finish), ``threads`` (the BLAS threads
+    the jobs' runs recorded) and ``note`` (why ``tn`` is missing).
+    """
+    if t1 is None:
+        timed_child(SINGLE, tmp)  # creates the store: neither timed command pays for that
+        t1 = wall(timed_child(SINGLE, tmp))
+    command = f"python -m pipeline {' '.join(parallel_overrides(n))}"
+    try:
+        tn, note = wall(timed_child(parallel_overrides(n), tmp, timeout=3 * n * t1 + 30)), None
+    except RuntimeError as err:
+        tn, note = None, f"`{command}` did not finish ({str(err)[-300:]})"
+    threads, done = sweep_jobs(store_uri(tmp))
+    if note:
+        note += f"; {done} of its {n} jobs' runs FINISHED in MLflow"
+        note += ": it hung on its way out" if done == n else ""
+    rows = [
+        f"One job: `python -m pipeline {' '.join(SINGLE)}`. {n} jobs at once: `{command}` "
+        f"({n} worker processes on {n} cores). BLAS threads per job: {threads}.",
+        "",
+        "| jobs | wall s | jobs per minute | throughput x one job's |",
+        "|---:|---:|---:|---:|",
+        f"| 1 | {t1:.2f} | {60 / t1:.1f} | 1.00 |",
+    ]
+    if tn is None:
+        rows += [f"| {n} | not measured | | |", "", note]
+    else:
+        rows.append(f"| {n} | {tn:.2f} | {60 * n / tn:.1f} | {n * t1 / tn:.2f} |")
+    return rows, {"n": n, "t1": t1, "tn": tn, "threads": threads, "note": note}
+
+
+def sweep_jobs(tracking_uri: str) -> tuple[str, int]:
+    """The newest sweep's jobs in the store: the BLAS threads they ran (and who chose that),
+    and how many of them FINISHED. Read from their MLflow tags (``pipeline.tracking.query``)."""
+    from pipeline.tracking.query import find_runs, use_store
+
+    use_store(tracking_uri)
+    try:  # the default config's experiment, where the one-run jobs are recorded
+        _, jobs = find_runs("memlab", None, latest_sweep=True)
+    except MemlabError:
+        return "unknown (no sweep recorded)", 0
+    finished = int((jobs["status"] == "FINISHED").sum())
+    if "tags.numerics.blas_threads" not in jobs:
+        return "unknown (no job recorded it)", finished
+    counts = ", ".join(sorted(set(jobs["tags.numerics.blas_threads"].dropna())))
+    modes = sorted(set(jobs["tags.numerics.mode"].dropna()))
+    chooser = "chosen by memlab: numerics=reproducible" if modes == ["reproducible"] else ""
+    return f"{counts} ({chooser or 'numerics=' + ', '.join(modes)})", finished
