@@ -102,7 +102,14 @@ def test_the_targets_are_judged_on_the_numbers_measured():
         single={"first": 7.0, "wall": 3.5, "median": 4.2, "loop": 0.7},
         sweep={"wall": 20.0, "loop": 9.0, "jobs": 6},
         flagship={"wall": 12.0, "loop": 10.0, "overhead": 0.151, "peak_gb": 0.5},
-        parallel={"n": 2, "t1": 4.0, "tn": 5.0, "threads": "1 (chosen by memlab)", "note": None},
+        parallel={
+            "n": 2,
+            "jobs": 4,
+            "t1": 8.0,
+            "tn": 5.0,
+            "threads": "1 (chosen by memlab)",
+            "note": None,
+        },
         help_s=0.4,
         pool={"peak_gb": 0.9},
         recorder={"overhead": 0.01},
@@ -157,7 +164,14 @@ def test_without_pytorch_or_the_measurements_the_targets_say_not_measured():
         "skipped (--no-parallel)",
         "not measured",
     )
-    hung = {"n": 2, "t1": 4.0, "tn": None, "threads": "1", "note": "did not finish: it hung"}
+    hung = {
+        "n": 2,
+        "jobs": 4,
+        "t1": 8.0,
+        "tn": None,
+        "threads": "1",
+        "note": "did not finish: it hung",
+    }
     v = _verdicts(Measured(cores=2, parallel=hung))
     assert v["sweep throughput with N jobs on N cores >= 0.8 N x one job's (table 6)"] == (
         "did not finish: it hung",

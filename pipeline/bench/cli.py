@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{shape}, ReLU, softmax cross-entropy, plain SGD (lr {a.lr}), batch {a.batch_size}, "
         f"{a.examples:,} examples ({source}); best and median of {a.epochs} epochs each. "
-        "x floor: time / the floor of the same dtype.\n"
+        "x floor: time / the floor of the same dtype. NumPy runs this machine's own BLAS "
+        "kernel here (as with numerics=native: a speed comparison), memlab's runs the "
+        "reproducible Haswell one by default (table 7 says what that costs).\n"
     )
     with threadpool_limits(a.threads, user_api="blas"):
         rows, m.best = peer_table(a, X, y)
@@ -134,17 +136,17 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"Pool: {note}.\n")
                 rows, m.pool = run_table([*POOL_RUN.split(), f"data.dir={pool_dir}"], a.threads)
                 print("\n".join(rows))
-    with tempfile.TemporaryDirectory() as tmp:  # tables 4 and 6 share one store
+    with tempfile.TemporaryDirectory() as tmp:
         if a.single:
             rows, m.single = single_run_table(tmp)
             section("4. One run: `python -m pipeline`", rows)
         if a.sweep:
             rows, m.sweep = sweep_table()
             section("5. A sweep: 6 jobs, one after another", rows)
-        if a.parallel:
-            t1 = m.single["wall"] if m.single else None
-            rows, m.parallel = throughput_table(a.jobs, tmp, t1)
-            section(f"6. Sweep throughput: {a.jobs} jobs at once", rows)
+    if a.parallel:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows, m.parallel = throughput_table(a.jobs, tmp)
+        section(f"6. Sweep throughput: {a.jobs} jobs at a time", rows)
     if a.numerics:
         section("7. The cost of reproducible numerics")
         if synthetic:

@@ -4,8 +4,9 @@
   epochs), first into a new SQLite store (that run creates it), then ``repeats`` more into it;
 - **a sweep**: ``-m +experiment=label_noise_sweep`` (6 jobs, one after another in one process
   under Hydra's basic launcher): its wall time against its jobs' training summed;
-- **sweep throughput**: ``n`` jobs of the one run at once (a ``-m`` sweep over ``seed`` under
-  the joblib launcher, ``n`` workers) against one job alone: ``n * T1 / Tn``.
+- **sweep throughput**: a ``-m`` sweep of ``2n`` one-run jobs (over ``seed``) under the joblib
+  launcher, with one worker and with ``n`` workers: ``T1 / Tn``. Both pay one launching process
+  and its workers' start, so the ratio is what ``n`` jobs at a time buy.
 
 Each command is a fresh child process timed by :func:`pipeline.bench.whole_run.timed_child`.
 "Training" is the time inside ``pipeline.study.run.train_epochs``: the epochs with their
@@ -78,47 +79,60 @@ def sweep_table() -> tuple[list[str], dict[str, float]]:
     return rows, {"wall": total, "loop": sums["loop"], "jobs": sums["arms"]}
 
 
-def parallel_overrides(n: int) -> list[str]:
-    """The one run ``n`` times at once: a sweep over ``n`` seeds, ``n`` joblib workers."""
-    seeds = ",".join(str(seed) for seed in range(n))
-    return ["-m", *SINGLE, f"seed={seeds}", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n}"]
+def parallel_overrides(jobs: int, workers: int) -> list[str]:
+    """The one run ``jobs`` times (a sweep over ``jobs`` seeds), ``workers`` at a time."""
+    seeds = ",".join(str(seed) for seed in range(jobs))
+    return [
+        "-m",
+        *SINGLE,
+        f"seed={seeds}",
+        "hydra/launcher=joblib",
+        f"hydra.launcher.n_jobs={workers}",
+    ]
 
 
-def throughput_table(
-    n: int, tmp: str, t1: float | None = None
-) -> tuple[list[str], dict[str, float | str | None]]:
-    """``n`` one-run jobs at once against one alone, into the store in ``tmp``.
-
-    ``t1``: one job's wall time, measured already into this store (:func:`single_run_table`);
-    else the store is created by a first run and one more is timed. Returns the table's lines
-    and ``n``, ``t1``, ``tn`` (None if the sweep did not finish), ``threads`` (the BLAS threads
-    the jobs' runs recorded) and ``note`` (why ``tn`` is missing).
-    """
-    if t1 is None:
-        timed_child(SINGLE, tmp)  # creates the store: neither timed command pays for that
-        t1 = wall(timed_child(SINGLE, tmp))
-    command = f"python -m pipeline {' '.join(parallel_overrides(n))}"
-    try:
-        tn, note = wall(timed_child(parallel_overrides(n), tmp, timeout=3 * n * t1 + 30)), None
-    except RuntimeError as err:
-        tn, note = None, f"`{command}` did not finish ({str(err)[-300:]})"
+def throughput_table(n: int, tmp: str) -> tuple[list[str], dict[str, float | str | None]]:
+    """A sweep of ``2n`` one-run jobs with one joblib worker, then ``n``, into the store in
+    ``tmp``. Returns the table's lines and ``n``, ``jobs``, ``t1`` and ``tn`` (the two walls;
+    None if a sweep did not finish), ``threads`` (the BLAS threads the jobs' runs recorded)
+    and ``note`` (why a wall is missing)."""
+    jobs, walls, note = 2 * n, {}, None
+    timed_child(SINGLE, tmp)  # creates the store: no timed sweep pays for that
+    for workers in (1, n):
+        command = f"python -m pipeline {' '.join(parallel_overrides(jobs, workers))}"
+        try:
+            record = timed_child(parallel_overrides(jobs, workers), tmp, timeout=30 * jobs + 60)
+            walls[workers] = wall(record)
+        except RuntimeError as err:
+            walls[workers], note = None, f"`{command}` did not finish ({str(err)[-300:]})"
+            break
     threads, done = sweep_jobs(store_uri(tmp))
     if note:
-        note += f"; {done} of its {n} jobs' runs FINISHED in MLflow"
-        note += ": it hung on its way out" if done == n else ""
+        note += f"; {done} of its {jobs} jobs' runs FINISHED in MLflow"
+        note += ": it hung on its way out" if done == jobs else ""
     rows = [
-        f"One job: `python -m pipeline {' '.join(SINGLE)}`. {n} jobs at once: `{command}` "
-        f"({n} worker processes on {n} cores). BLAS threads per job: {threads}.",
+        f"`{command.replace(f'n_jobs={n}', 'n_jobs=W')}` with W = 1 and W = {n} workers "
+        f"({n} cores). BLAS threads per job: {threads}.",
         "",
-        "| jobs | wall s | jobs per minute | throughput x one job's |",
+        "| workers | wall s | jobs per minute | throughput x one worker's |",
         "|---:|---:|---:|---:|",
-        f"| 1 | {t1:.2f} | {60 / t1:.1f} | 1.00 |",
     ]
-    if tn is None:
-        rows += [f"| {n} | not measured | | |", "", note]
-    else:
-        rows.append(f"| {n} | {tn:.2f} | {60 * n / tn:.1f} | {n * t1 / tn:.2f} |")
-    return rows, {"n": n, "t1": t1, "tn": tn, "threads": threads, "note": note}
+    one = walls.get(1)
+    for workers, seconds in walls.items():
+        if seconds is None:
+            rows.append(f"| {workers} | not measured | | |")
+        else:
+            ratio = f"{one / seconds:.2f}" if one else ""
+            rows.append(f"| {workers} | {seconds:.2f} | {60 * jobs / seconds:.1f} | {ratio} |")
+    rows += ["", note] if note else []
+    return rows, {
+        "n": n,
+        "jobs": jobs,
+        "t1": one,
+        "tn": walls.get(n),
+        "threads": threads,
+        "note": note,
+    }
 
 
 def sweep_jobs(tracking_uri: str) -> tuple[str, int]:

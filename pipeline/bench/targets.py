@@ -123,17 +123,17 @@ def _run_rows(row, m: Measured) -> None:
         None if s is None else s["wall"] <= 1.3 * s["loop"],
     )
     s = m.parallel
-    if s is None or s["tn"] is None:
+    if s is None or s["tn"] is None or s["t1"] is None:
         measured = "skipped (--no-parallel)" if s is None else s["note"]
         row(
             "sweep throughput with N jobs on N cores >= 0.8 N x one job's (table 6)", measured, None
         )
     else:
-        n, ratio = s["n"], s["n"] * s["t1"] / s["tn"]
+        n, ratio = s["n"], s["t1"] / s["tn"]
         row(
             f"sweep throughput with {n} jobs on {n} cores >= {0.8 * n:.1f}x one job's (table 6)",
-            f"{ratio:.2f}x (1 job {s['t1']:.2f} s, {n} at once {s['tn']:.2f} s; BLAS threads per "
-            f"job: {s['threads']})",
+            f"{ratio:.2f}x ({s['jobs']} jobs: one at a time {s['t1']:.2f} s, {n} at a time "
+            f"{s['tn']:.2f} s; BLAS threads per job: {s['threads']})",
             ratio >= 0.8 * n,
         )
 

@@ -111,8 +111,15 @@ def _peak_rss() -> int:
 
 
 def child_env(threads: int | None = None) -> dict[str, str]:
-    """A timed child's environment: this checkout importable, no MLflow variables of ours."""
+    """A timed child's environment: this checkout importable, no MLflow variables of ours,
+    and memlab's own choice of BLAS kernel (not the native one the benchmark runs)."""
+    from pipeline import numerics
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.pop(numerics.KERNEL_ENV, None)
+    env.pop("OPENBLAS_CORETYPE", None)
+    if shell := env.pop(numerics.SHELL_ENV, ""):
+        env["OPENBLAS_CORETYPE"] = shell
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     if threads:
         env.update({f"{lib}_NUM_THREADS": str(threads) for lib in ("OPENBLAS", "OMP", "MKL")})
