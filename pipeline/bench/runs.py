@@ -4,9 +4,9 @@
   epochs), first into a new SQLite store (that run creates it), then ``repeats`` more into it;
 - **a sweep**: ``-m +experiment=label_noise_sweep`` (6 jobs, one after another in one process
   under Hydra's basic launcher): its wall time against its jobs' training summed;
-- **sweep throughput**: a ``-m`` sweep of ``2n`` one-run jobs (over ``seed``) under the joblib
-  launcher, with one worker and with ``n`` workers: ``T1 / Tn``. Both pay one launching process
-  and its workers' start, so the ratio is what ``n`` jobs at a time buy.
+- **sweep throughput**: a ``-m`` sweep of ``2n`` jobs (the one run with 300 epochs, over
+  ``seed``) under the joblib launcher, one at a time (``n_jobs=1``: in the launching process)
+  and ``n`` at a time (``n`` worker processes): ``T1 / Tn``, what ``n`` jobs at a time buy.
 
 Each command is a fresh child process timed by :func:`pipeline.bench.whole_run.timed_child`.
 "Training" is the time inside ``pipeline.study.run.train_epochs``: the epochs with their
@@ -22,6 +22,9 @@ from pipeline.errors import MemlabError
 
 SINGLE = ["model.max_epochs=60"]  # the default config, its 60 epochs said out loud
 SWEEP = ["-m", "+experiment=label_noise_sweep"]
+# A throughput job: the one run with 300 epochs (about 3 s of training here), so that what the
+# sweep measures is training more than the processes' start.
+JOB = ["model.max_epochs=300"]
 
 
 def wall(record: dict) -> float:
@@ -80,11 +83,11 @@ def sweep_table() -> tuple[list[str], dict[str, float]]:
 
 
 def parallel_overrides(jobs: int, workers: int) -> list[str]:
-    """The one run ``jobs`` times (a sweep over ``jobs`` seeds), ``workers`` at a time."""
+    """``JOB`` ``jobs`` times (a sweep over ``jobs`` seeds), ``workers`` at a time."""
     seeds = ",".join(str(seed) for seed in range(jobs))
     return [
         "-m",
-        *SINGLE,
+        *JOB,
         f"seed={seeds}",
         "hydra/launcher=joblib",
         f"hydra.launcher.n_jobs={workers}",
