@@ -18,6 +18,16 @@ def broken_builder():
     raise ValueError("this figure cannot be drawn")
 
 
+def die_in_a_worker(history):
+    """Kills the worker process that draws it (as running out of memory would)."""
+    import multiprocessing
+    import os
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(1)
+    return figures.learning_curves(history)
+
+
 def two_figures(history):
     return {"a.png": figures.learning_curves(history), "b.png": figures.learning_curves({})}
 
@@ -184,3 +194,15 @@ def test_a_bad_worker_count_is_a_one_line_error(monkeypatch):
     with pytest.raises(ConfigError, match="MEMLAB_FIGURE_WORKERS must be a whole number"):
         painter.start()
     assert not painter._started
+
+
+def test_a_worker_that_dies_costs_no_figure(store, monkeypatch):
+    painter.close()
+    monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "1")
+    with tracking.run("r") as run_id:
+        painter.paint(run_id, "dies.png", die_in_a_worker, HISTORY)
+        painter.paint(run_id, "curves.png", "figures.learning_curves", HISTORY)
+    assert set(_pngs(store, run_id)) == {"dies.png", "curves.png"}  # drawn again, here
+    assert store.get_run(run_id).info.status == "FINISHED"
+    assert painter._pool is None  # the rest of the process draws its own
+    painter.close()

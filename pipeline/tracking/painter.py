@@ -34,6 +34,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 BUILDERS = ("pipeline.report.figures", "pipeline.report.example_figures")
@@ -41,8 +42,8 @@ MAX_WORKERS = 4
 
 _pool: ProcessPoolExecutor | None = None
 _folder: Path | None = None  # where the workers leave their PNGs until they are logged
-# owner run -> [(the run a figure goes in, its future)]
-_pending: dict[str, list[tuple[str, Future]]] = defaultdict(list)
+# owner run -> [(the run a figure goes in, its future, what to draw)]
+_pending: dict[str, list[tuple[str, Future, tuple]]] = defaultdict(list)
 _started = False
 _ready = threading.Event()
 _wanted: int | None = None  # the workers start() was asked for
@@ -77,16 +78,33 @@ def paint(run_id: str, name: str, builder: str | Callable, /, *args, **kwargs) -
     ``name`` is the PNG's path in the run; for a builder that returns several figures (a dict
     of file name to figure), the folder they go in ("" for the run's top).
     """
+    job = (name, builder, args, kwargs)
     pool = _ready_pool()
-    if pool is None:
-        future: Future = Future()
-        try:
-            future.set_result(draw(name, builder, args, kwargs, str(_new_folder())))
-        except Exception as err:  # raised where a worker's would be: in finish()
-            future.set_exception(err)
-    else:
-        future = pool.submit(draw, name, builder, args, kwargs, str(_folder))
-    _pending[run_id].append((run_id, future))
+    try:
+        future = pool.submit(draw, *job, str(_folder)) if pool else _draw_here(job)
+    except BrokenProcessPool:  # a worker died (out of memory?): draw here from now on
+        _retire_pool()
+        future = _draw_here(job)
+    _pending[run_id].append((run_id, future, job))
+
+
+def _draw_here(job) -> Future:
+    """``draw`` in this process, its result or error kept in a future like a worker's."""
+    future: Future = Future()
+    try:
+        future.set_result(draw(*job, str(_new_folder())))
+    except Exception as err:  # raised where a worker's would be: in finish()
+        future.set_exception(err)
+    return future
+
+
+def _result(future: Future, job) -> dict[str, str]:
+    """What a worker drew; drawn again here if the worker died before it could say."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        _retire_pool()
+        return _draw_here(job).result()
 
 
 def hand_over(run_id: str, owner: str) -> None:
@@ -103,12 +121,12 @@ def finish(owner: str) -> None:
     figures = _pending.pop(owner, [])
     client = MlflowClient()
     try:
-        for run_id, future in figures:
-            for artifact, local in future.result().items():
+        for run_id, future, job in figures:
+            for artifact, local in _result(future, job).items():
                 client.log_artifact(run_id, local, os.path.dirname(artifact) or None)
                 Path(local).unlink()
     finally:
-        for _, future in figures:
+        for _, future, _ in figures:
             future.cancel()
 
 
@@ -117,7 +135,7 @@ def salvage(owner: str) -> None:
     the rest. Never raises (the run is ending with an error of its own)."""
     from mlflow.tracking import MlflowClient
 
-    for run_id, future in _pending.pop(owner, []):
+    for run_id, future, _ in _pending.pop(owner, []):
         if future.cancel() or not future.done() or future.exception() is not None:
             continue
         with contextlib.suppress(Exception):
@@ -203,9 +221,17 @@ def _warm_up() -> None:
     learning_curves({"train_loss": [1.0, 0.5]}, title="warm").savefig(io.BytesIO(), format="png")
 
 
+def _retire_pool() -> None:
+    """Stop using a pool whose worker died: the run's process draws what is left."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
 def close() -> None:
     """Stop the workers and remove what they left (figures of runs never finished)."""
-    global _pool, _folder, _started
+    global _pool, _folder, _started, _wanted
     if _started:
         _ready.wait()
     _started, _wanted = False, None
