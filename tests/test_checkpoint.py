@@ -22,22 +22,25 @@ from pipeline.tracking.checkpoints import Checkpoints
 FLAGSHIP = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[128]", "train.progress=false"]
 
 
-def _digits():
+PARAMS = dict(hidden_layer_sizes=(32,), activation="relu", loss="cross_entropy",
+              learning_rate=0.1, momentum=0.9, random_state=4)  # fmt: skip
+
+
+def _train(model, start=None, after_epoch=None):
+    """8 epochs of ``model`` on the digits, validated on their first 100."""
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
-    return (X / 16).astype(np.float32), y
+    X = (X / 16).astype(np.float32)
+    return train_epochs(model, X, y, X[:100], y[:100], classes=np.arange(10), max_epochs=8,
+                        record_examples=True, start=start, after_epoch=after_epoch)  # fmt: skip
 
 
 def test_a_checkpoint_trains_on_to_the_same_bits(tmp_path):
-    X, y = _digits()
-    args = dict(classes=np.arange(10), max_epochs=8, record_examples=True)
-    params = dict(hidden_layer_sizes=(32,), activation="relu", loss="cross_entropy",
-                  learning_rate=0.1, momentum=0.9, random_state=4)  # fmt: skip
-    whole = train_epochs(NumpyMLP(**params), X, y, X[:100], y[:100], **args)
+    whole = _train(NumpyMLP(**PARAMS))
 
     checkpoints = Checkpoints(tmp_path, every=3)
-    model = NumpyMLP(**params)
+    model = NumpyMLP(**PARAMS)
 
     def stop_after_third(result: TrainResult) -> None:
         if checkpoints.due(result):
@@ -46,13 +49,49 @@ def test_a_checkpoint_trains_on_to_the_same_bits(tmp_path):
             raise KeyboardInterrupt  # the job is stopped here
 
     with pytest.raises(KeyboardInterrupt):
-        train_epochs(model, X, y, X[:100], y[:100], **args, after_epoch=stop_after_third)
+        _train(model, after_epoch=stop_after_third)
     resumed_model, done = checkpoints.load("run")
     assert done.epochs == 3 and checkpoints.arm_run("run") == "r"
-    rest = train_epochs(resumed_model, X, y, X[:100], y[:100], **args, start=done)
+    rest = _train(resumed_model, start=done)
     assert rest.history == whole.history and rest.epochs == whole.epochs == 8
     np.testing.assert_array_equal(rest.label_proba, whole.label_proba)
     np.testing.assert_array_equal(rest.correct, whole.correct)
+
+
+def test_a_job_stopped_while_it_writes_a_checkpoint_goes_on_from_the_one_before(
+    tmp_path, monkeypatch
+):
+    """SIGTERM between a checkpoint's arrays and its json: the json still names the previous
+    checkpoint, whose arrays must still be there and be its own."""
+    from pipeline.tracking import checkpoints as module
+
+    whole = _train(NumpyMLP(**PARAMS))
+
+    checkpoints = Checkpoints(tmp_path, every=3)
+    model = NumpyMLP(**PARAMS)
+    write = module._write
+
+    def stopped_before_the_second_json(path, how):
+        if path.name == "run.json" and path.exists():  # the second json: epoch 6's
+            raise KeyboardInterrupt  # epoch 6's arrays are written, its json is not
+        write(path, how)
+
+    def save(result: TrainResult) -> None:
+        if checkpoints.due(result):
+            checkpoints.save("run", "r", model, result)
+
+    monkeypatch.setattr(module, "_write", stopped_before_the_second_json)
+    with pytest.raises(KeyboardInterrupt):
+        _train(model, after_epoch=save)
+    monkeypatch.setattr(module, "_write", write)
+    resumed_model, done = checkpoints.load("run")
+    assert done.epochs == 3
+    rest = _train(resumed_model, start=done)
+    assert rest.history == whole.history
+    np.testing.assert_array_equal(rest.label_proba, whole.label_proba)
+    # The next checkpoint that is written whole leaves only its own arrays behind.
+    checkpoints.save("run", "r", resumed_model, rest)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["run-epoch8.npz"]
 
 
 def test_only_numpy_mlp_checkpoints(workdir):

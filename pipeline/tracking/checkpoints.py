@@ -1,13 +1,16 @@
 """Checkpoints: a run's training state on disk, so that a killed job goes on to the same bits.
 
 With ``train.checkpoint_every=N``, every N epochs each arm's state is written into the run's
-output folder: ``checkpoint/<arm>.npz`` (weights, momentum, the per-example record so far) and
-``checkpoint/<arm>.json`` (the batch-order generator's state, the counts and the history, and
-the arm's MLflow run id); ``checkpoint/study.json`` names the run. Running the same command again
-in the same folder (``hydra.run.dir=<folder>``; a requeued SLURM job runs in its own folder
-again by itself) finds them, reopens the same MLflow runs and trains on from the last
-checkpoint: the result is the very same bits as a run that was never stopped. Files are
-written whole or not at all (a temporary file, then a rename).
+output folder: ``checkpoint/<arm>-epoch<N>.npz`` (weights, momentum, the per-example record so
+far) and ``checkpoint/<arm>.json`` (the batch-order generator's state, the counts and the
+history, the arm's MLflow run id and the name of its arrays); ``checkpoint/study.json`` names
+the run. Running the same command again in the same folder (``hydra.run.dir=<folder>``; a
+requeued SLURM job runs in its own folder again by itself) finds them, reopens the same MLflow
+runs and trains on from the last checkpoint: the result is the very same bits as a run that was
+never stopped. Files are written whole or not at all (a temporary file, then a rename), and
+each checkpoint's arrays have a file of their own: a job stopped between writing the new arrays
+and the json that names them goes on from the previous checkpoint, whole, never from its json
+with the new arrays.
 """
 
 from __future__ import annotations
@@ -87,17 +90,22 @@ class Checkpoints:
             "epochs_to_fit": result.epochs_to_fit,
             "fit_seconds": result.fit_seconds,
         }
-        # The arrays first: a json names a complete state only once its arrays are in place.
-        _write(self.folder / f"{arm}.npz", lambda tmp: save_arrays(tmp, arrays))
+        # The arrays first, in a file of this epoch's own: the json names a complete state only
+        # once its arrays are in place, and until it is replaced it names the previous arrays.
+        meta["arrays"] = f"{arm}-epoch{result.epochs}.npz"
+        _write(self.folder / meta["arrays"], lambda tmp: save_arrays(tmp, arrays))
         text = json.dumps(meta) + "\n"
         _write(self.folder / f"{arm}.json", lambda tmp: tmp.write_text(text))
+        for old in self.folder.glob(f"{arm}-epoch*.npz"):  # earlier ones, and any left half-way
+            if old.name != meta["arrays"]:
+                old.unlink(missing_ok=True)
 
     def load(self, arm: str) -> tuple[object, TrainResult] | None:
         """``(model, result)`` as ``arm`` was last saved, ready to train on; None if never."""
         meta = self._json(arm)
         if meta is None or "model" not in meta:  # none yet, or only its run named
             return None
-        arrays = load_arrays(self.folder / f"{arm}.npz")
+        arrays = load_arrays(self.folder / meta.get("arrays", f"{arm}.npz"))
         state = {k.removeprefix("model_"): v for k, v in arrays.items() if k.startswith("model_")}
         model = model_classes()[meta["model"]].resume_training(state, meta["model_state"])
         result = TrainResult(
