@@ -172,3 +172,56 @@ def test_a_single_arm_run_goes_on_from_its_checkpoint(workdir):
     ours, theirs = runs.sort_values("start_time")["run_id"]
     assert _metrics(client, ours) == _metrics(client, theirs)
     assert len(client.get_metric_history(ours, "train_loss")) == 30
+
+
+def test_a_sigterm_while_an_arm_run_is_opened_leaves_it_named_for_the_next_job(
+    store, tmp_path, monkeypatch
+):
+    """SIGTERM between creating an arm's MLflow run and naming it in the checkpoint would make
+    the job run again start a second run for that arm: the two happen together or not at all."""
+    import mlflow
+
+    from pipeline import settings as s
+    from pipeline.tracking import signals
+    from pipeline.tracking import store as tracking
+    from pipeline.tracking.record import execute
+
+    probe = s.ProbeSettings(s.LabelSettings(1.0, "shuffle"), control=True)
+    settings = s.RunSettings(
+        seed=0,
+        data=s.DataSettings("digits", {}),
+        split=s.SplitSettings(0.7, 0.15, 0.15),
+        model=s.ModelSettings(
+            "numpy_mlp", (16,), "relu", "cross_entropy", 0.05, 0.9, 0.0, 64, 6, "float32"
+        ),
+        train=s.TrainSettings(progress=False, checkpoint_every=2),
+        probe=probe,
+        mlflow=s.TrackingSettings(mlflow.get_tracking_uri(), "test"),
+    )
+    log_params, runs = tracking.log_params, []
+
+    def stopped_on_the_probe_arms_params(run_id, params):
+        if run_id not in runs:
+            runs.append(run_id)
+            if len(runs) == 2:  # the study's run, then the probe arm's: SIGTERM comes here
+                os.kill(os.getpid(), signal.SIGTERM)
+        log_params(run_id, params)
+
+    job = dict(name="job", tags={}, checkpoint_dir=tmp_path / "checkpoint")
+    previous = signal.getsignal(signal.SIGTERM)
+    signals.install()
+    try:
+        monkeypatch.setattr(tracking, "log_params", stopped_on_the_probe_arms_params)
+        with pytest.raises(signals.Terminated):
+            execute(settings, {"x": "1"}, "x: 1\n", **job)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    monkeypatch.setattr(tracking, "log_params", log_params)
+    probe_run = runs[1]
+    assert Checkpoints(tmp_path / "checkpoint", 2).arm_run("probe") == probe_run
+    assert store.get_run(probe_run).info.status == "KILLED"
+
+    run_id, _ = execute(settings, {"x": "1"}, "x: 1\n", **job)  # the job, run again
+    found = store.search_runs([store.get_run(run_id).info.experiment_id])
+    assert len(found) == 3 and {r.info.status for r in found} == {"FINISHED"}
+    assert probe_run in {r.info.run_id for r in found}

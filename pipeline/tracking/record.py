@@ -21,7 +21,7 @@ from pipeline.data.split import Splits
 from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
 from pipeline.study.run import Arm, EpochCallback, StudyObserver, run_study
-from pipeline.tracking import painter, store
+from pipeline.tracking import painter, signals, store
 from pipeline.tracking.checkpoints import Checkpoints
 from pipeline.tracking.datasets import dataset_source, log_split
 
@@ -119,10 +119,11 @@ class StudyRecorder(StudyObserver):
                     resume=resumed,
                     figures_with=self.run_id,
                 )
-                self._arm_run, label = stack.enter_context(child), name
-                if not resumed:
-                    store.log_params(self._arm_run, self.params)
-                    self.checkpoints.start_arm(name, self._arm_run)
+                with signals.held():  # the arm's run is created and named, or neither
+                    self._arm_run, label = stack.enter_context(child), name
+                    if not resumed:
+                        store.log_params(self._arm_run, self.params)
+                        self.checkpoints.start_arm(name, self._arm_run)
             if not resumed:
                 probe = {} if arm.name == "control" else self.probe
                 self._log_datasets(self._arm_run, arm.splits, arm.y_train, probe)
@@ -202,11 +203,13 @@ def execute(
     top = store.run(
         name, tags=tags, parent_run_id=parent_run_id, resume=resume, figures_with=figures_with
     )
-    with top as run_id:
-        if not resume:
-            store.log_params(run_id, params)
-            store.log_text(run_id, config_yaml, "config.yaml")
-            checkpoints.save_run(run_id)
+    with contextlib.ExitStack() as stack:
+        with signals.held():  # the run is created and named in its checkpoint, or neither
+            run_id = stack.enter_context(top)
+            if not resume:
+                store.log_params(run_id, params)
+                store.log_text(run_id, config_yaml, "config.yaml")
+                checkpoints.save_run(run_id)
         if settings.memorization:  # many models, one run (+experiment=memorization_scores)
             from pipeline.tracking.memorization import run_and_record
 
