@@ -43,16 +43,17 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def held() -> Iterator[None]:
-    """Run the block whole: a SIGTERM that comes during it is raised when it ends."""
+    """Run the block whole: a SIGTERM that comes during it is raised when it ends (also when
+    the block raised: the job was stopped all the same)."""
     global _held, _pending
     _held += 1
     try:
         yield
     finally:
         _held -= 1
-    if _pending and not _held:
-        _pending = False
-        raise Terminated("terminated (SIGTERM)")
+        if _pending and not _held:
+            _pending = False
+            raise Terminated("terminated (SIGTERM)")
 
 
 def install() -> None:
