@@ -55,6 +55,24 @@ def search(workdir: Path, experiment: str = "memlab"):
     return runs
 
 
+def runs_with_epochs(db: Path, metric: str = "train_loss") -> dict[str, int]:
+    """How many epochs of ``metric`` each run in the SQLite store ``db`` has, read-only.
+
+    For watching a running job: opening the store with MLflow from the test would create or
+    migrate its tables while the job does the same.
+    """
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+            rows = connection.execute(
+                "SELECT run_uuid, count(*) FROM metrics WHERE key = ? GROUP BY run_uuid", (metric,)
+            ).fetchall()
+    except sqlite3.Error:  # not created yet, or its tables not yet
+        return {}
+    return dict(rows)
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     """Serves a folder without logging every request on stderr."""
 

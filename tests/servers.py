@@ -149,6 +149,8 @@ class Proxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def down(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept() blocked in _accept: close alone
+            self.listener.shutdown(socket.SHUT_RDWR)  # would leave it listening
         self.listener.close()
         for conn in self.connections:
             with contextlib.suppress(OSError):

@@ -120,7 +120,7 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(workdir):
     import sys
     import time
 
-    from conftest import ROOT
+    from conftest import ROOT, runs_with_epochs
     from mlflow.tracking import MlflowClient
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
@@ -134,23 +134,16 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(workdir):
         stderr=subprocess.PIPE,
         text=True,
     )
-    client = MlflowClient(store_uri(workdir))
     deadline = time.monotonic() + 120
-    run_id = None
-    while time.monotonic() < deadline and run_id is None:
-        time.sleep(0.5)
-        if (workdir / "mlflow.db").exists():
-            try:
-                runs = search(workdir)
-            except Exception:  # the store is still being created
-                continue
-            if len(runs) and client.get_metric_history(runs.iloc[0]["run_id"], "train_loss"):
-                run_id = runs.iloc[0]["run_id"]
-    assert run_id, "the run never logged an epoch"
+    while time.monotonic() < deadline and not runs_with_epochs(workdir / "mlflow.db"):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    (run_id,) = runs_with_epochs(workdir / "mlflow.db")  # the run has logged an epoch
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "KILLED" in stderr
+    client = MlflowClient(store_uri(workdir))  # the job is over: no one else opens the store
     run = client.get_run(run_id)
     assert run.info.status == "KILLED"
     assert client.get_metric_history(run_id, "train_loss")  # nothing logged before is lost

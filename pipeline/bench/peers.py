@@ -168,7 +168,7 @@ def peer_table(
         floor = best.get(("floor", dtype), np.nan)
         rows.append(
             f"| {PEERS[peer]} | {dtype} | {t:.4g} | {statistics.median(times[peer, dtype]):.4g} "
-            f"| {len(X) / t:,.0f} | {flops / t / 1e9:.1f} | {t / fastest:.2f} | {t / floor:.2f} |"
+            f"| {len(X) / t:,.0f} | {flops / t / 1e9:.4g} | {t / fastest:.2f} | {t / floor:.2f} |"
         )
     return rows + [""] + notes, best
 
