@@ -1,26 +1,23 @@
-"""Reproducible numerics: which BLAS kernel and how many BLAS threads every run uses.
+"""Reproducible numerics: which BLAS kernel, NumPy loops and BLAS threads every run uses.
 
-NumPy's matrix products run in the OpenBLAS that its wheel ships, and their bits depend on two
-things besides the inputs: the kernel OpenBLAS picks for the CPU (SkylakeX with AVX-512,
-Haswell with AVX2, Zen, ...: each sums in its own order) and the number of threads that split
-the work. Both are settings (the config group ``numerics``): ``reproducible`` (the default)
-pins the Haswell kernel, which every x86-64 CPU since 2013 runs, and one thread, so that the
-same configuration gives the same bits on any x86-64 machine, under any launcher, whatever
-``OPENBLAS_NUM_THREADS`` says; ``native`` lets OpenBLAS pick the machine's own kernel and
-thread count, for speed, and its runs say that their bits are machine-specific.
+NumPy's matrix products run in its wheel's OpenBLAS, whose bits depend on the kernel it picks
+for the CPU (SkylakeX with AVX-512, Haswell with AVX2, Zen, ...: each sums in its own order)
+and on the threads that split the work. Both are settings (the config group ``numerics``):
+``reproducible`` (the default) pins the Haswell kernel, which every x86-64 CPU since 2013 runs,
+one thread, and NumPy's own SIMD loops at AVX2 (``numpy_loops``), so that the same
+configuration gives the same bits on any x86-64 machine, under any launcher, whatever
+``OPENBLAS_NUM_THREADS`` says; ``native`` lets the machine choose all three, for speed, and its
+runs say that their bits are machine-specific. How, since both are read once, as NumPy loads:
 
-How, since OpenBLAS reads ``OPENBLAS_CORETYPE`` only once, when NumPy loads it:
-
-1. ``import pipeline`` calls :func:`prepare`, which sets ``OPENBLAS_CORETYPE`` before any
-   submodule imports NumPy. Every entry point (``python -m pipeline``, each DVC stage
-   ``python -m pipeline.stages.X``, the benchmark) imports the package first. The kernel comes
-   from the command line (``numerics=native``, ``numerics.blas_kernel=...``), else from the
-   parent memlab process (``MEMLAB_BLAS_KERNEL``: joblib's workers and DVC's stages inherit the
-   environment), else the default, Haswell.
-2. At the start of a run :func:`apply` pins the thread count (threadpoolctl) and checks, with
-   threadpoolctl, that the kernel in use is the configured one. A DVC stage whose params ask
-   for another kernel restarts itself once with the right environment; anywhere else a
-   mismatch is a one-line ``ConfigError`` that says what to do.
+1. ``import pipeline`` calls :func:`prepare`, which sets ``OPENBLAS_CORETYPE`` and
+   ``NPY_DISABLE_CPU_FEATURES`` before any submodule imports NumPy. Every entry point imports
+   the package first. The kernel comes from the command line (``numerics=native``,
+   ``numerics.blas_kernel=...``), else from the parent memlab process (``MEMLAB_BLAS_KERNEL``:
+   joblib's workers and DVC's stages inherit the environment), else the default, Haswell.
+2. At the start of a run :func:`apply` pins the thread count (threadpoolctl) and checks that
+   the kernel and loops in use are the configured ones. A DVC stage whose params ask for
+   another kernel restarts itself once with the right environment; anywhere else a mismatch
+   is a one-line ``ConfigError`` that says what to do.
 3. :func:`tags` describes the numerics in use for MLflow.
 """
 
@@ -34,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline import numpy_loops
 from pipeline.errors import ConfigError
 
 MODES = ("reproducible", "native")
@@ -98,10 +96,9 @@ def is_x86_64() -> bool:
 
 # ------------------------------------------------------------------ before NumPy loads
 def prepare(argv: list[str] | None = None) -> None:
-    """Set ``OPENBLAS_CORETYPE`` for this process and its children, if NumPy is not loaded yet.
+    """Choose the kernel and loops NumPy loads, here and in children, if it is not loaded yet.
 
-    Called by ``import pipeline``. Once NumPy is loaded the kernel is fixed; :func:`apply`
-    then says whether it is the configured one.
+    Called by ``import pipeline``; once NumPy is loaded they are fixed (:func:`apply` checks).
     """
     if "numpy" in sys.modules or not is_x86_64():
         return
@@ -111,13 +108,11 @@ def prepare(argv: list[str] | None = None) -> None:
 
 
 def choose_kernel(kernel: str, environ) -> None:
-    """Make ``environ`` load OpenBLAS with ``kernel``.
-
-    ``native`` is the machine's own choice: OpenBLAS's detection, or the ``OPENBLAS_CORETYPE``
-    the shell had before any memlab process set it (some machines set one on purpose).
-    """
+    """Make ``environ`` load OpenBLAS with ``kernel``, and NumPy's loops capped at AVX2 unless
+    ``native``: the machine's own choice (or what the shell had set before memlab did)."""
     environ.setdefault(SHELL_ENV, environ.get("OPENBLAS_CORETYPE", ""))
     environ[KERNEL_ENV] = kernel
+    numpy_loops.cap(environ, capped=kernel != NATIVE)
     if kernel != NATIVE:
         environ["OPENBLAS_CORETYPE"] = kernel
     elif environ[SHELL_ENV]:
@@ -195,6 +190,8 @@ def apply(
             f"{_loaded(blas)}: the kernel is chosen when NumPy loads, so pass numerics=... on the "
             "command line (not in a config file) and import pipeline before numpy"
         )
+    if is_x86_64() and s.blas_kernel != NATIVE:
+        numpy_loops.check(f"numerics.blas_kernel={s.blas_kernel}")
     if s.blas_threads is not None:
         from threadpoolctl import threadpool_limits
 
@@ -294,6 +291,7 @@ def tags() -> dict[str, str]:
         "numerics.blas_version": str(blas.get("version")),
         "numerics.blas_kernel": str(blas.get("architecture")),
         "numerics.blas_threads": str(blas.get("num_threads")),
+        "numerics.numpy_loops": numpy_loops.in_use(),
         "numerics.cpu": cpu_model(),
         "numerics.python": platform.python_version(),
         "numerics.machine": platform.machine(),

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from pipeline import numerics
+from pipeline import numerics, numpy_loops
 from pipeline.errors import ConfigError
 
 X86_64 = platform.machine().lower() in numerics.X86_64
@@ -36,14 +36,17 @@ WIDE = [
 def _env(**extra: str) -> dict[str, str]:
     """A fresh shell's environment: no MLflow, memlab or thread choices inherited.
 
-    The machine's own OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE), if it sets any, are kept.
+    The machine's own OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) and NPY_DISABLE_CPU_FEATURES, if
+    it sets any, are kept.
     """
     drop = ("MLFLOW_", "MEMLAB_", "DVC_", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    if "MEMLAB_SHELL_CORETYPE" in os.environ:  # this test process changed it: undo that
-        env.pop("OPENBLAS_CORETYPE", None)
-        if os.environ["MEMLAB_SHELL_CORETYPE"]:
-            env["OPENBLAS_CORETYPE"] = os.environ["MEMLAB_SHELL_CORETYPE"]
+    for variable, shell in (("OPENBLAS_CORETYPE", "MEMLAB_SHELL_CORETYPE"),
+                            (numpy_loops.ENV, numpy_loops.SHELL_ENV)):  # fmt: skip
+        if shell in os.environ:  # this test process changed it: undo that
+            env.pop(variable, None)
+            if os.environ[shell]:
+                env[variable] = os.environ[shell]
     env["PYTHONPATH"] = str(ROOT)
     return {**env, **extra}
 
@@ -131,6 +134,53 @@ def test_the_tests_themselves_run_the_pinned_kernel_and_threads():
     assert tags["numerics.reproducible"] == "true" and tags["numerics.blas_kernel"] == "Haswell"
     for key in ("numpy", "sklearn", "blas", "blas_version", "cpu", "python", "machine"):
         assert tags[f"numerics.{key}"] not in ("", "None", "?"), key
+    assert numpy_loops.above_avx2() == []
+    assert tags["numerics.numpy_loops"] == "up to AVX2 (X86_V3)"
+
+
+# A float64 model a few epochs on the digits, its weights' digest: softmax's exp and log in
+# float64 are where NumPy's AVX-512 loops round differently from its AVX2 ones.
+FLOAT64_DIGEST = """
+import hashlib, sys
+import pipeline
+from pipeline import numerics, numpy_loops
+import numpy as np
+from sklearn.datasets import load_digits
+from pipeline.models.numpy_mlp import NumpyMLP
+
+numerics.apply(None)
+X, y = load_digits(return_X_y=True)
+model = NumpyMLP(hidden_layer_sizes=(64,), activation="relu", loss="cross_entropy",
+                 learning_rate=0.1, momentum=0.9, random_state=0, dtype="float64")
+for _ in range(5):
+    model.partial_fit(X / 16, y, classes=np.arange(10))
+print(hashlib.sha1(b"".join(w.tobytes() for w in model.coefs_)).hexdigest())
+print(" ".join(numpy_loops.above_avx2()) or "-")
+"""
+
+
+@x86_64_only
+def test_a_float64_model_has_the_same_bits_on_a_cpu_without_avx512(tmp_path):
+    """An AVX2-only CPU, as NumPy sees it (its AVX-512 loops disabled by the shell), trains the
+    same bits as this one. On a machine without AVX-512 both runs are AVX2 runs already."""
+    here = _run(tmp_path, "-c", FLOAT64_DIGEST).stdout.split()
+    avx2_only = _env(**{numpy_loops.ENV: " ".join(numpy_loops._targets())})
+    there = _run(tmp_path, "-c", FLOAT64_DIGEST, env=avx2_only).stdout.split()
+    assert here == there and here[1] == "-"
+
+
+@x86_64_only
+def test_numpy_loaded_before_pipeline_with_its_avx512_loops_is_a_clear_error(tmp_path):
+    code = "import numpy; from pipeline import numpy_loops; print(numpy_loops.above_avx2())"
+    env = _env(OPENBLAS_CORETYPE="Haswell")  # the kernel is right: only the loops are not
+    if _run(tmp_path, "-c", code, env=env).stdout.strip() == "[]":
+        pytest.skip("this CPU has no NumPy loops above AVX2: nothing to tell apart")
+    code = "import numpy; from pipeline import numerics; numerics.apply(None)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0 and "needs NumPy's AVX2 loops" in last
 
 
 @x86_64_only
