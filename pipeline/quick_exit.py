@@ -6,10 +6,6 @@ scikit-learn, MLflow, SQLAlchemy and matplotlib made, one by one, with nothing l
 threads that are not daemons (``threading._shutdown``, which also stops the pools of
 ``concurrent.futures`` and joblib), runs the ``atexit`` handlers (``logging``'s, MLflow's, ...) and
 flushes stdout and stderr; then it ends the process at once with ``os._exit``.
-
-A run stopped by Ctrl-C or SIGTERM (status 130 or 143) is recorded KILLED before it gets here:
-if its threads or worker processes have not ended ``GRACE_SECONDS`` later, it leaves without
-them, saying so, rather than outstaying the stop.
 """
 
 from __future__ import annotations
@@ -20,9 +16,6 @@ import sys
 import threading
 from typing import NoReturn
 
-STOPPED = (130, 143)  # the statuses of a run stopped by Ctrl-C and by SIGTERM
-GRACE_SECONDS = 30.0
-
 
 def leave(code: object = 0) -> NoReturn:
     """End the process with ``code``, read as ``sys.exit`` reads it (None is 0, a text 1)."""
@@ -30,8 +23,6 @@ def leave(code: object = 0) -> NoReturn:
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     if join_threads is None or run_exit_handlers is None:  # not CPython: the ordinary way out
         sys.exit(code)
-    if code in STOPPED:
-        _leave_anyway_after(GRACE_SECONDS, code)
     join_threads()
     run_exit_handlers()
     if code is None:
@@ -41,29 +32,9 @@ def leave(code: object = 0) -> NoReturn:
     else:
         print(code, file=sys.stderr)
         status = 1
-    _end(status)
-
-
-def _end(status: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(status & 0xFF)
-
-
-def _leave_anyway_after(seconds: float, status: int) -> None:
-    """End the process with ``status`` in ``seconds``, whatever it is still waiting for."""
-
-    def give_up() -> None:
-        print(
-            f"memlab: stopped {seconds:.0f} s ago, and its background work (figure workers, "
-            "threads) has not ended: leaving without it",
-            file=sys.stderr,
-        )
-        _end(status)
-
-    timer = threading.Timer(seconds, give_up)
-    timer.daemon = True  # not one of the threads the exit waits for
-    timer.start()

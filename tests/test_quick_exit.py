@@ -34,29 +34,3 @@ def test_leave_runs_handlers_joins_threads_flushes_and_keeps_the_status(tmp_path
     assert (tmp_path / "atexit").read_text() == "ran"
     assert (tmp_path / "thread").read_text() == "joined"
     assert proc.stderr.strip() == ("bad input" if status == 1 else "")
-
-
-STUCK = textwrap.dedent(
-    """
-    import sys, threading
-    from pipeline import quick_exit
-
-    quick_exit.GRACE_SECONDS = 0.5
-    threading.Thread(target=threading.Event().wait).start()  # not a daemon, and never ends
-    quick_exit.leave(int(sys.argv[1]))
-    """
-)
-
-
-@pytest.mark.parametrize("status", [130, 143])
-def test_a_stopped_run_does_not_outstay_its_stop_waiting_for_background_work(status):
-    proc = subprocess.run(
-        [sys.executable, "-c", STUCK, str(status)], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == status
-    assert "has not ended: leaving without it" in proc.stderr.strip().splitlines()[-1]
-
-
-def test_a_run_that_ends_by_itself_waits_for_its_threads():
-    with pytest.raises(subprocess.TimeoutExpired):  # status 0: the thread is waited for
-        subprocess.run([sys.executable, "-c", STUCK, "0"], capture_output=True, timeout=3)
