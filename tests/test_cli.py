@@ -133,6 +133,9 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(workdir):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: tests started in the background (`cmd &` in a script) hand their
+        # children SIGINT ignored, and a Python started so never sees a Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not runs_with_epochs(workdir / "mlflow.db"):
