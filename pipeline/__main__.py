@@ -101,8 +101,8 @@ def run_name(model: str, seed: int, experiment: str | None, overrides: list[str]
 def main(cfg: DictConfig) -> None:
     """Run one job of the composed configuration."""
     from pipeline.errors import MemlabError
+    from pipeline.runtime import signals
     from pipeline.sweep import launched_here, sweep_parent_id
-    from pipeline.tracking import signals
 
     signals.install()  # SIGTERM (SLURM, kill, timeout) ends the run KILLED, like Ctrl-C
     _spill_into_output_folder()
@@ -201,7 +201,7 @@ def _close_parent(parent: str | None, status: str) -> None:
 
 if __name__ == "__main__":
     from pipeline.overrides import exit_on_typo
-    from pipeline.quick_exit import leave
+    from pipeline.runtime.quick_exit import leave
 
     exit_on_typo(sys.argv[1:])  # one line for a typo, before Hydra's own many
     try:

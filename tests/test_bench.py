@@ -202,7 +202,7 @@ def test_the_child_times_every_job_of_a_sweep(tmp_path):
     sums, stamps = record["sums"], record["stamps"]
     assert sums["arms"] == 2 and sums["epochs"] == 4  # two jobs of two epochs each
     assert 0 < sums["train"] < sums["loop"] < runs.wall(record)
-    # the JSON is written by an exit handler inside pipeline.quick_exit.leave, after the run
+    # the JSON is written by an exit handler inside pipeline.runtime.quick_exit.leave, after the run
     assert record["launch"] < stamps["imports_done"] < stamps["first_fit"] < stamps["end"]
     assert stamps["end"] <= record["exited"]
     # each job ran on the one BLAS thread memlab pins, and says so in MLflow

@@ -15,8 +15,8 @@ import pytest
 from conftest import ROOT, run_cli, search, store_uri
 
 from pipeline.models.numpy_mlp import NumpyMLP
+from pipeline.runtime.checkpoints import Checkpoints
 from pipeline.study.train import TrainResult, train_epochs
-from pipeline.tracking.checkpoints import Checkpoints
 
 # The flagship on digits, smaller: the probe arm takes long enough to be stopped mid-way.
 FLAGSHIP = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[128]", "train.progress=false"]
@@ -63,7 +63,7 @@ def test_a_job_stopped_while_it_writes_a_checkpoint_goes_on_from_the_one_before(
 ):
     """SIGTERM between a checkpoint's arrays and its json: the json still names the previous
     checkpoint, whose arrays must still be there and be its own."""
-    from pipeline.tracking import checkpoints as module
+    from pipeline.runtime import checkpoints as module
 
     whole = _train(NumpyMLP(**PARAMS))
 
@@ -182,7 +182,7 @@ def test_a_sigterm_while_an_arm_run_is_opened_leaves_it_named_for_the_next_job(
     import mlflow
 
     from pipeline import settings as s
-    from pipeline.tracking import signals
+    from pipeline.runtime import signals
     from pipeline.tracking import store as tracking
     from pipeline.tracking.record import execute
 

@@ -10,7 +10,7 @@ SCRIPT = textwrap.dedent(
     """
     import atexit, sys, threading, time
     from pathlib import Path
-    from pipeline.quick_exit import leave
+    from pipeline.runtime.quick_exit import leave
 
     out = Path(sys.argv[1])
     atexit.register(lambda: (out / "atexit").write_text("ran"))

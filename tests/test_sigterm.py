@@ -53,7 +53,7 @@ def test_sigterm_mid_run_ends_it_killed_with_every_epoch_kept(workdir: Path):
 def test_a_sigterm_held_through_a_block_that_fails_is_raised_and_not_left_pending():
     import os
 
-    from pipeline.tracking import signals
+    from pipeline.runtime import signals
 
     previous = signal.getsignal(signal.SIGTERM)
     signals.install()

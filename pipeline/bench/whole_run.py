@@ -90,8 +90,9 @@ def run_child(out: str, overrides: list[str]) -> None:
         stamps["end"] = time.time()
         Path(out).write_text(json.dumps({"stamps": stamps, "sums": sums, "maxrss": _peak_rss()}))
 
-    # `python -m pipeline` ends in pipeline.quick_exit.leave, which runs the atexit handlers and
-    # then os._exit: code after run_module never runs. Registered first, this handler runs last.
+    # `python -m pipeline` ends in pipeline.runtime.quick_exit.leave, which runs the atexit
+    # handlers and then os._exit: code after run_module never runs. Registered first, this
+    # handler runs last.
     atexit.register(write)
     sys.argv = ["pipeline", *overrides]
     runpy.run_module("pipeline", run_name="__main__")  # exactly `python -m pipeline`

@@ -18,11 +18,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.data.split import Splits
+from pipeline.runtime import signals
+from pipeline.runtime.checkpoints import Checkpoints
 from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
 from pipeline.study.run import Arm, EpochCallback, StudyObserver, run_study
-from pipeline.tracking import painter, signals, store
-from pipeline.tracking.checkpoints import Checkpoints
+from pipeline.tracking import painter, store
 from pipeline.tracking.datasets import dataset_source, log_split
 
 

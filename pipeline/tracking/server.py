@@ -115,7 +115,7 @@ def _http_ok(url: str) -> bool:
 
 def serve(args: argparse.Namespace) -> None:
     """Start PostgreSQL and the MLflow server, print the URL, wait; stop both at the end."""
-    from pipeline.tracking.signals import install
+    from pipeline.runtime.signals import install
 
     home = Path(args.dir).resolve()
     home.mkdir(parents=True, exist_ok=True)

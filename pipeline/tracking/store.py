@@ -146,7 +146,7 @@ def run(
         else:
             painter.finish(run_id)  # its figures, drawn beside it: a FINISHED run has them all
     except KeyboardInterrupt as err:
-        from pipeline.tracking.signals import Terminated
+        from pipeline.runtime.signals import Terminated
 
         painter.salvage(run_id)
 
