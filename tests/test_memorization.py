@@ -45,13 +45,73 @@ def test_the_estimator_on_a_setup_with_known_answers():
         axis=1,
     )
     got = mz.estimate(trained, correct)
-    assert got["mem"][0] == 1.0 and got["se"][0] == 0.0
+    width = got["ci_high"] - got["ci_low"]
+    assert got["mem"][0] == 1.0 and got["ci_high"][0] == 1.0 and 0 < width[0] < 0.05
     assert got["mem"][1] == 0.0 and got["mem"][2] == 0.0
-    assert abs(got["mem"][3]) < 3 * got["se"][3]
-    assert 0.03 < got["se"][3] < 0.1
+    assert got["ci_low"][3] < 0 < got["ci_high"][3]  # a coin: 0 is inside its interval
+    assert 0.1 < width[3] < 0.4  # about 2 * 1.96 * sqrt(2 * 0.24 / 200) = 0.27
+    assert (width > 0).all()
     np.testing.assert_array_equal(got["n_in"] + got["n_out"], t)
     np.testing.assert_array_equal(got["n_in"], trained.sum(axis=0))
     assert np.all(np.abs(got["n_in"] / t - 0.7) < 0.1)
+
+
+def test_wilson_interval_matches_its_closed_form_at_the_edges():
+    # All of n right: [n / (n + z^2), 1]; none right: [0, z^2 / (n + z^2)].
+    z2 = mz.Z95**2
+    low, high = mz.wilson(np.array([7, 0, 81]), np.array([7, 3, 263]))
+    assert low[:2] == pytest.approx([7 / (7 + z2), 0.0]) and high[:2] == pytest.approx(
+        [1, z2 / (3 + z2)]
+    )
+    # 81 of 263: the worked example of Newcombe 1998, "Two-sided confidence intervals for the
+    # single proportion" (Statistics in Medicine 17): 0.2553 to 0.3662.
+    assert (low[2], high[2]) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+
+
+def test_newcombe_interval_is_never_zero_width_where_wald_is():
+    # 7 of 7 models that trained on it right, 0 of 3 that did not: Wald's error is 0.
+    # By hand: low = 1 - sqrt((1 - 7 / (7 + z^2))^2 + (z^2 / (3 + z^2))^2), high = 1.
+    z2 = mz.Z95**2
+    low, high = mz.newcombe(np.array([7]), np.array([7]), np.array([0]), np.array([3]))
+    expected = 1 - np.sqrt((1 - 7 / (7 + z2)) ** 2 + (z2 / (3 + z2)) ** 2)
+    assert low[0] == pytest.approx(expected) and high[0] == 1.0
+    assert low[0] == pytest.approx(0.3361, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("counts", "interval"),
+    [  # Newcombe 1998, Table II, method 10 (hybrid score, no continuity correction)
+        ((56, 70, 48, 80), (0.0524, 0.3339)),
+        ((9, 10, 3, 10), (0.1705, 0.8090)),
+        ((6, 7, 2, 7), (0.0582, 0.8062)),
+        ((5, 56, 0, 29), (-0.0381, 0.1926)),
+        ((0, 10, 0, 20), (-0.1611, 0.2775)),
+        ((0, 10, 0, 10), (-0.2775, 0.2775)),
+    ],
+)
+def test_newcombe_interval_matches_the_published_table(counts, interval):
+    low, high = mz.newcombe(*(np.array([c]) for c in counts))
+    assert (low[0], high[0]) == pytest.approx(interval, abs=1e-4)
+
+
+def test_split_half_reliability_is_high_for_a_stable_score_and_near_0_for_noise():
+    t, n = 40, 300
+    trained = mz.subsets(n, t, 0.7, seed=0)
+    rng = np.random.default_rng(2)
+    # Each example is right out of training with its own fixed probability: a real score.
+    p_out = rng.random(n)
+    stable = trained | (rng.random((t, n)) < p_out)
+    noise = rng.random((t, n)) < 0.5  # right at random whoever trained: nothing to find
+    r_stable, scored = mz.split_half(trained, stable)
+    r_noise, _ = mz.split_half(trained, noise)
+    assert r_stable > 0.6 and abs(r_noise) < 0.2 and scored == n
+    assert mz.spearman_brown(r_stable) == pytest.approx(2 * r_stable / (1 + r_stable))
+    curve = mz.reliability_curve(trained, stable)
+    assert curve["models_per_half"].tolist() == list(range(2, 21))
+    assert curve["split_half"][-1] == pytest.approx(r_stable)
+    assert curve["split_half"][-1] > curve["split_half"][2]  # more models, more reliable
+    many = mz.reliability_curve(mz.subsets(n, 200, 0.7, 0), noise.repeat(5, axis=0), points=5)
+    assert len(many["models_per_half"]) == 5 and many["models_per_half"][-1] == 100
 
 
 def test_an_example_no_model_left_out_has_no_score():
@@ -92,6 +152,11 @@ def test_with_corrupted_labels_the_corrupted_examples_are_the_memorized_ones():
     metrics = result.metrics()
     assert metrics["mem_auroc_corrupt"] > 0.85
     assert metrics["mem_mean_corrupt"] > 0.9 > 0.3 > metrics["mem_mean_clean"]
+    # Models that fit: most examples have p_in = 1, p_out = 0 or 1 (Wald's error 0), but no
+    # interval has zero width, and the two halves of 3 models agree on the ranking.
+    assert metrics["mem_min_ci_width"] > 0.1
+    assert metrics["mem_split_half_reliability"] > 0.5
+    assert "split-half reliability" in result.summary()
 
 
 def test_the_study_is_seeded():
@@ -150,6 +215,7 @@ def test_the_memorization_run_leaves_its_table_histogram_and_gallery(store, tmp_
         "memorization/scores.csv",
         "memorization/histogram.png",
         "memorization/gallery_most_memorized.png",
+        "memorization/reliability.png",
     }
     text = store.download_artifacts(run_id, "memorization/scores.csv", str(tmp_path))
     rows = list(csv.DictReader(io.StringIO(open(text).read())))
@@ -160,7 +226,8 @@ def test_the_memorization_run_leaves_its_table_histogram_and_gallery(store, tmp_
         "true_label",
         "corrupted",
         "mem",
-        "se",
+        "ci_low",
+        "ci_high",
         "p_in",
         "p_out",
         "n_in",
@@ -168,6 +235,9 @@ def test_the_memorization_run_leaves_its_table_histogram_and_gallery(store, tmp_
     }
     metrics = store.get_run(run_id).data.metrics
     assert "mem_auroc_corrupt" in metrics and metrics["mem_models"] == 4
+    assert metrics["mem_min_ci_width"] > 0 and "mem_median_se" not in metrics
+    curve = store.get_metric_history(run_id, "mem_split_half_reliability_curve")
+    assert [m.step for m in curve] == [2]  # 4 models: halves of 2
     assert not store.search_runs(
         [store.get_run(run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
     )  # no per-model runs

@@ -240,24 +240,39 @@ def record_figures(
 
 
 def memorization_figures(
-    table: dict[str, np.ndarray], inputs: np.ndarray, image_shape, n_models: int, k: int = 32
+    table: dict[str, np.ndarray],
+    inputs: np.ndarray,
+    image_shape,
+    n_models: int,
+    k: int = 32,
+    *,
+    reliability: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Figure]:
-    """The memorization study's pictures, by file name: the histogram of the scores and the
-    ``k`` most memorized images. ``table`` is ``MemorizationResult.table()`` (or its CSV read
-    back); ``inputs`` (n, n_features) the pool's images in the table's order."""
-    mem, se, n_out = (np.asarray(table[c], dtype=float) for c in ("mem", "se", "n_out"))
+    """The memorization study's pictures, by file name: the histogram of the scores, the ``k``
+    most memorized images and, given ``reliability`` (``MemorizationResult.reliability()``),
+    the split-half reliability against the number of models. ``table`` is
+    ``MemorizationResult.table()`` (or its CSV read back; a table from before the intervals,
+    with ``se`` instead of ``ci_low``, still draws); ``inputs`` (n, n_features) the pool's
+    images in the table's order."""
+    mem, n_out = (np.asarray(table[c], dtype=float) for c in ("mem", "n_out"))
+    if "ci_low" in table:
+        low, high = (np.asarray(table[c], dtype=float) for c in ("ci_low", "ci_high"))
+    else:  # an old table: mem ± 1.96 se
+        se = np.asarray(table["se"], dtype=float)
+        low, high = mem - 1.96 * se, mem + 1.96 * se
     label, true = np.asarray(table["label"], int), np.asarray(table["true_label"], int)
     wrong = label != true
     ranked = np.flatnonzero(np.isfinite(mem))
-    # Highest score first; among equal scores the surest (smallest error, most models without it).
-    picks = ranked[np.lexsort((-n_out[ranked], se[ranked], -mem[ranked]))][:k]
+    # Highest score first; among equal scores the surest (highest lower bound, most models
+    # without it).
+    picks = ranked[np.lexsort((-n_out[ranked], -low[ranked], -mem[ranked]))][:k]
     captions = [
         f"#{int(table['index'][i])}: {label[i]}"
         + ("" if label[i] == true[i] else f" (true {true[i]})")
-        + f"\nmem {mem[i]:.2f}±{se[i]:.2f}"
+        + f"\nmem {mem[i]:.2f} [{low[i]:.2f}, {high[i]:.2f}]"
         for i in picks
     ]
-    return {
+    drawn = {
         "histogram.png": score_histogram(
             mem,
             wrong,
@@ -270,6 +285,36 @@ def memorization_figures(
             captions,
             highlight=wrong[picks],
             title=f"the {len(picks)} most memorized training images (#pool index: label trained "
-            "on; red if wrong)",
+            "on; score [95% interval]; red if wrong)",
         ),
     }
+    if reliability is not None and len(reliability["models_per_half"]):
+        drawn["reliability.png"] = reliability_curve(reliability, n_models)
+    return drawn
+
+
+def reliability_curve(reliability: dict[str, np.ndarray], n_models: int) -> Figure:
+    """Split-half reliability of the memorization scores against the number of models.
+
+    ``reliability`` as ``pipeline.study.memorization.reliability_curve`` returns it: per
+    number of models in each half, the correlation of the two halves' scores, and the
+    Spearman-Brown prediction for the two halves together (plotted at twice the models).
+    """
+    m = np.asarray(reliability["models_per_half"], dtype=float)
+    fig = new_figure((6.0, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(m, reliability["split_half"], "o-", color="C0", label="split half: m models vs m")
+    ax.plot(
+        2 * m,
+        reliability["spearman_brown"],
+        "s--",
+        color="C1",
+        label="Spearman-Brown: predicted for 2m models",
+    )
+    ax.set_xlabel("models")
+    ax.set_ylabel("reliability (correlation of scores)")
+    ax.set_ylim(min(0.0, float(np.nanmin(reliability["split_half"], initial=0.0))), 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title(f"how many models are enough? ({n_models} trained)")
+    return fig

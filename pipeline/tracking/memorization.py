@@ -1,9 +1,12 @@
 """How ``+experiment=memorization_scores`` is recorded: one MLflow run for the whole study.
 
 The run holds the params and the config like any run, the summary metrics (``mem_*``, with the
-corrupted-vs-clean AUROC when some labels are wrong), the score table
-(``memorization/scores.csv``, one row per pool example: its pool index, labels, score, standard
-error and the counts behind it), its histogram and the gallery of the most memorized images.
+corrupted-vs-clean AUROC when some labels are wrong), the split-half reliability against the
+number of models (``mem_split_half_reliability_curve``, its step the models in each half), the
+score table (``memorization/scores.csv``, one row per pool example: its pool index, labels,
+score, its 95% interval (Newcombe's, ``ci_low`` and ``ci_high``) and the counts behind it), its
+histogram, the gallery of the most memorized images and the reliability curve
+(``memorization/reliability.png``).
 The models themselves are not logged, and there are no per-model runs or figures, so the study
 costs little more than its models' training.
 """
@@ -36,8 +39,12 @@ def table_csv(columns: Mapping[str, np.ndarray]) -> str:
 
 
 def record_memorization(run_id: str, result: MemorizationResult, data: DataSummary) -> None:
-    """Record the study's metrics, score table, histogram and gallery in ``run_id``."""
+    """Record the study's metrics, reliability curve, score table and pictures in ``run_id``."""
     store.log_metrics(run_id, {**result.metrics(), **result.timings()})
+    reliability = result.reliability()
+    for m, r in zip(reliability["models_per_half"], reliability["split_half"], strict=True):
+        if np.isfinite(r):  # NaN: too few examples scored by both halves of m models
+            store.log_metrics(run_id, {"mem_split_half_reliability_curve": float(r)}, step=int(m))
     table = result.table()
     store.log_text(run_id, table_csv(table), f"{FOLDER}/scores.csv")
     n_models = len(result.trained)
@@ -49,6 +56,7 @@ def record_memorization(run_id: str, result: MemorizationResult, data: DataSumma
         result.inputs,
         data.image_shape,
         n_models,
+        reliability=reliability,
     )
 
 
