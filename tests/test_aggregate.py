@@ -10,11 +10,18 @@ import pytest
 from scipy import stats
 
 from pipeline.report.aggregate import (
+    GEOMETRIC_MEAN,
+    KM_MEDIAN,
+    MEAN,
     aggregate,
     band,
     configurations,
+    kaplan_meier,
+    km_median,
     seed_table,
     summarize,
+    summarize_censored,
+    summarize_ratio,
 )
 
 
@@ -22,7 +29,7 @@ def test_summary_matches_hand_computed_values():
     # mean 2, sample std 1, sem 1/sqrt(3); t(0.975, df=2) = 4.302653 (tables).
     found = summarize([1.0, 2.0, 3.0])
     half = 4.302653 / math.sqrt(3)
-    assert (found.n, found.mean, found.std) == (3, 2.0, 1.0)
+    assert (found.n, found.value, found.std) == (3, 2.0, 1.0)
     assert found.ci_low == pytest.approx(2.0 - half, abs=1e-6)
     assert found.ci_high == pytest.approx(2.0 + half, abs=1e-6)
     assert found.text() == f"2.000 ± {half:.3f} (3)"
@@ -50,19 +57,88 @@ def test_interval_contains_the_mean_and_narrows_as_seeds_are_added():
     widths = []
     for n in (3, 10, 40):
         found = summarize(draws[:n])
-        assert found.ci_low < found.mean < found.ci_high
+        assert found.ci_low < found.value < found.ci_high
         widths.append(found.half_width)
     assert widths[0] > widths[1] > widths[2]
 
 
 def test_one_seed_has_no_interval_and_says_so():
     found = summarize([0.93])
-    assert (found.n, found.mean, found.std, found.ci_low, found.ci_high) == (
+    assert (found.n, found.value, found.std, found.ci_low, found.ci_high) == (
         1, 0.93, None, None, None,
     )  # fmt: skip
     assert found.metrics("test_accuracy") == {"test_accuracy_mean": 0.93}
     assert found.text() == "0.930 (1)"
     assert summarize([np.nan, 0.5]).n == 1  # a seed that did not measure it does not count
+
+
+def test_kaplan_meier_median_of_a_censored_sample_by_hand():
+    # Five seeds: fitted at 10, 30, 40; stopped unfitted at 20 and 50 (censored there).
+    # At risk: 5 at 10, 3 at 30, 2 at 40. S = 4/5 = 0.8, then 0.8 * 2/3 = 0.533, then
+    # 0.533 * 1/2 = 0.267: the median is 40 (S(30) is still above 1/2). The survivor-only
+    # mean would say (10 + 30 + 40) / 3 = 26.7, and their median 30.
+    times, fitted = [10, 20, 30, 40, 50], [True, False, True, True, False]
+    t, survival, greenwood = kaplan_meier(times, fitted)
+    assert t.tolist() == [10, 30, 40]
+    assert survival == pytest.approx([0.8, 0.8 * 2 / 3, 0.8 * 2 / 3 / 2])
+    # Greenwood: 1/(5*4), + 1/(3*2), + 1/(2*1).
+    assert greenwood == pytest.approx(np.cumsum([1 / 20, 1 / 6, 1 / 2]))
+    median, low, high = km_median(times, fitted)
+    # Lower band S / exp(1.96 sqrt(g)): 0.8 / 1.549 = 0.516 at 10, 0.533 / 2.491 = 0.214 at
+    # 30, so the interval starts at 30; the upper band never comes down to 1/2: not reached.
+    assert (median, low, high) == (40.0, 30.0, None)
+
+
+def test_epochs_to_fit_are_censored_not_dropped():
+    fit, ran = [10, np.nan, 30, 40, np.nan], [10, 20, 30, 40, 50]
+    found = summarize_censored(fit, ran)
+    assert (found.estimator, found.value, found.n, found.of) == (KM_MEDIAN, 40.0, 3, 5)
+    assert found.text(0) == "median 40 [30, not reached] (Kaplan-Meier; 3 of 5 fitted)"
+    assert found.metrics("epochs_to_fit") == {
+        "epochs_to_fit_km_median": 40.0,
+        "epochs_to_fit_km_median_ci_low": 30.0,
+        "epochs_to_fit_fitted": 3.0,
+    }  # no mean of the survivors; a bound not reached is not logged
+    # Half or more not fitted: no median at all, but the count is still a result.
+    none = summarize_censored([np.nan, np.nan, 30], [50, 50, 30])
+    assert np.isnan(none.value) and none.text(0).startswith("median not reached")
+    assert none.metrics("f") == {"f_fitted": 1.0, "f_km_median_ci_low": 30.0}
+    # Every seed fitted: the mean and its t interval, and still k of n.
+    every = summarize_censored([10, 20, 30], [10, 20, 30])
+    assert (every.estimator, every.value, every.of) == (MEAN, 20.0, 3)
+    assert every.text(0).endswith("(3 of 3 fitted)")
+    assert every.metrics("f")["f_fitted"] == 3.0 and every.metrics("f")["f_mean"] == 20.0
+    # A seed that measured nothing at all (no time, no epochs) does not count.
+    assert summarize_censored([10, np.nan], [10, np.nan]).of == 1
+
+
+def test_ratio_is_a_geometric_mean_with_its_interval_on_the_log_scale():
+    probe, control = [40.0, 90.0, 20.0], [20.0, 30.0, 20.0]  # ratios 2, 3, 1
+    found = summarize_ratio(probe, control, [100, 100, 100])
+    logs = np.log([2.0, 3.0, 1.0])
+    low, high = stats.t.interval(0.95, 2, loc=logs.mean(), scale=stats.sem(logs))
+    assert found.value == pytest.approx(6 ** (1 / 3))  # not the mean of ratios, 2
+    assert (found.ci_low, found.ci_high) == pytest.approx((np.exp(low), np.exp(high)))
+    assert found.estimator == GEOMETRIC_MEAN and (found.n, found.of) == (3, 3)
+    # A probe that did not fit in 100 epochs: its ratio is at least 100 / 30, censored there.
+    censored = summarize_ratio([40.0, np.nan, 20.0], control, [100, 100, 100])
+    assert (censored.estimator, censored.n, censored.of) == (KM_MEDIAN, 2, 3)
+    assert censored.value == 2.0  # ratios 2, >3.33, 1: S(1) = 2/3, S(2) = 1/3
+
+
+def test_aggregate_censors_seeds_that_did_not_fit_at_their_epochs():
+    seeds = pd.DataFrame({
+        "config": 0, "seed": ["0", "1", "2"], "run_id": ["a", "b", "c"],
+        "probe_epochs_to_fit": [np.nan, np.nan, np.nan], "probe_epochs": [50.0, 50.0, 50.0],
+        "control_epochs_to_fit": [10.0, 12.0, 14.0], "control_epochs": [10.0, 12.0, 14.0],
+        "epochs_to_fit_ratio": [np.nan, np.nan, np.nan],
+    })  # fmt: skip
+    summary = aggregate(seeds)[0]
+    assert summary["probe_epochs_to_fit"].text(0) == (
+        "median not reached [-, not reached] (Kaplan-Meier; 0 of 3 fitted)"
+    )
+    assert summary["control_epochs_to_fit"].value == 12.0
+    assert summary["epochs_to_fit_ratio"].of == 3 and summary["epochs_to_fit_ratio"].n == 0
 
 
 def test_equal_values_give_a_zero_width_interval_not_nan():
@@ -113,7 +189,11 @@ def test_seed_table_pairs_probe_and_control_of_the_same_seed():
     assert table["probe_minus_control_test_accuracy"].tolist() == pytest.approx([-0.8, -0.75])
     assert table["epochs_to_fit_ratio"].tolist() == pytest.approx([3.0, 3.0])
     summary = aggregate(table)[0]
-    assert summary["probe_minus_control_test_accuracy"].mean == pytest.approx(-0.775)
+    assert summary["probe_minus_control_test_accuracy"].value == pytest.approx(-0.775)
+    ratio = summary["epochs_to_fit_ratio"]
+    assert (ratio.estimator, ratio.n, ratio.of) == (GEOMETRIC_MEAN, 2, 2)
+    assert ratio.value == pytest.approx(3.0)
+    assert "epochs_to_fit_ratio_geomean" in ratio.metrics("epochs_to_fit_ratio")
     diffs = [-0.8, -0.75]  # the paired t interval is the one-sample interval of the differences
     low, high = stats.t.interval(0.95, 1, loc=np.mean(diffs), scale=stats.sem(diffs))
     found = summary["probe_minus_control_test_accuracy"]
@@ -194,7 +274,7 @@ def test_aggregate_sweep_writes_the_interval_on_the_parent(tmp_path):
     parent = mlflow.MlflowClient().get_run(sweep).data
     control = summarize([c for _, c in draws])
     assert parent.metrics["n_seeds"] == 4
-    assert parent.metrics["control_test_accuracy_mean"] == pytest.approx(control.mean)
+    assert parent.metrics["control_test_accuracy_mean"] == pytest.approx(control.value)
     assert parent.metrics["control_test_accuracy_ci_low"] == pytest.approx(control.ci_low)
     assert parent.metrics["control_test_accuracy_ci_high"] == pytest.approx(control.ci_high)
     assert parent.metrics["control_test_accuracy_std"] == pytest.approx(control.std)

@@ -255,6 +255,35 @@ def test_build_table_keeps_varied_params_and_sorts_them_as_numbers():
     assert by_p["seed"].tolist() == ["0", "0", "1"]  # ties on p broken by the seed
 
 
+def test_configuration_table_counts_seeds_that_did_not_fit_instead_of_dropping_them():
+    from pipeline.report.table import configuration_table, shown_columns
+
+    # Five seeds; the probe fits in 3 of them (at 10, 30, 40), two stop at 20 and 50 epochs.
+    probe = [(10, 10), (None, 20), (30, 30), (40, 40), (None, 50)]
+    rows = []
+    for seed, (fit, ran) in enumerate(probe):
+        for arm, metrics in (
+            ("probe", {"metrics.epochs": ran, "metrics.epochs_to_fit": fit}),
+            ("control", {"metrics.epochs": 5, "metrics.epochs_to_fit": 5}),
+        ):
+            rows.append({"run_id": f"{arm}{seed}", "status": "FINISHED", "start_time": seed,
+                         "params.seed": str(seed), "params.p": "1.0", "tags.arm": arm,
+                         "tags.mlflow.parentRunId": f"job{seed}", **metrics})  # fmt: skip
+    results, paired = configuration_table(_frame(rows))
+    by_arm = results.set_index("arm")
+    # Kaplan-Meier: S = 0.8 at 10, 0.533 at 30, 0.267 at 40: the median is 40, where the
+    # survivors' mean would be 26.7.
+    assert by_arm.loc["probe", "epochs_to_fit"] == (
+        "median 40 [30, not reached] (Kaplan-Meier; 3 of 5 fitted)"
+    )
+    assert by_arm.loc["probe", "epochs_to_fit_estimator"] == "Kaplan-Meier median"
+    assert by_arm.loc["probe", "epochs_to_fit_estimate"] == 40.0
+    assert by_arm.loc["control", "epochs_to_fit"] == "5 ± 0 (5 of 5 fitted)"
+    ratio = paired["epochs_to_fit_ratio"].item()  # ratios 2, >4, 6, 8, >10: median 8
+    assert ratio == "median 8.00 [6.00, not reached] (Kaplan-Meier; 3 of 5 fitted)"
+    assert "epochs_to_fit_estimate" not in shown_columns(results)
+
+
 def test_leaf_runs_descends_through_jobs_to_their_arms():
     runs = _frame([
         {"run_id": "sweep", "tags.memlab.sweep": "parent", "tags.mlflow.parentRunId": None},

@@ -7,7 +7,19 @@ the data files are); runs that differ only in ``seed`` are its draws. :func:`see
 them out one row per configuration and seed, arms side by side (``probe_test_accuracy``) with
 the paired probe-control comparisons of the same seed; :func:`summarize` is the interval: the
 mean and SciPy's Student-t interval over seeds (``scipy.stats.t.interval``, the paired t
-interval when the values are per-seed differences or ratios). One seed has no interval.
+interval when the values are per-seed differences). One seed has no interval.
+
+Epochs to fit are different: a seed that did not fit within its epochs is not missing, it is
+*censored* (it would have fitted later, if ever). Averaging the seeds that fitted is a
+survivor-only mean that flatters a hard configuration, so (:func:`summarize_censored`) the mean
+and its t interval are used only when every seed fitted; otherwise the Kaplan-Meier median, each
+unfitted seed censored at the epochs it ran, with the 95% interval of R's ``survfit`` (Greenwood's
+variance on the log scale; Brookmeyer & Crowley 1982), and "not reached" when half the seeds or
+more did not fit. Either way ``k of n fitted`` goes with it. The probe/control ratio of epochs
+to fit is the paired log-ratio (:func:`summarize_ratio`): the mean of the per-seed log ratios
+and its t interval, exponentiated, i.e. the geometric mean of the per-seed ratios with its
+interval (``epochs_to_fit_ratio_geomean``); with a pair censored, the Kaplan-Meier median of the
+ratios instead.
 :mod:`pipeline.tracking.aggregate` writes the results to MLflow; the report prints them.
 """
 
@@ -44,7 +56,8 @@ CURVES = (
     "train_accuracy_clean",
     "train_accuracy_corrupted",
 )
-# Probe against control, seed by seed: name -> (arm metric, how the pair combines).
+# Probe against control, seed by seed: name -> (arm metric, how the pair combines). The ratio
+# is summarized as a geometric mean (``summarize_ratio``), not as a mean of ratios.
 PAIRED = {
     "probe_minus_control_test_accuracy": ("test_accuracy", "difference"),
     "epochs_to_fit_ratio": ("epochs_to_fit", "ratio"),
@@ -52,35 +65,90 @@ PAIRED = {
 CONFIG, SEED = "config", "seed"
 
 
+MEAN, GEOMETRIC_MEAN, KM_MEDIAN = "mean", "geometric mean", "Kaplan-Meier median"
+# Each estimator's metric suffix: ``<name>_mean``, ``<name>_geomean``, ``<name>_km_median``.
+SUFFIX = {MEAN: "mean", GEOMETRIC_MEAN: "geomean", KM_MEDIAN: "km_median"}
+FIT = "epochs_to_fit"  # the censored metric: not fitting within the run's epochs is not absence
+RATIO = "epochs_to_fit_ratio"
+
+
 @dataclass(frozen=True)
 class Summary:
-    """One number across seeds: its mean, standard deviation and 95% interval (None: one seed)."""
+    """One number across seeds: its estimate, spread and 95% interval (None: one seed).
+
+    ``estimator`` says what ``value`` is: the mean (Student t interval), the geometric mean
+    (a t interval on the logs, exponentiated) or the Kaplan-Meier median (NaN when not
+    reached; an interval bound is None when it is not reached either). For a fitting
+    statistic ``of`` is the number of seeds (or pairs) in all and ``n`` those that fitted.
+    """
 
     n: int
-    mean: float
-    std: float | None  # sample standard deviation (ddof=1)
+    value: float
+    std: float | None  # sample standard deviation (ddof=1); of the logs for a geometric mean
     ci_low: float | None
     ci_high: float | None
+    estimator: str = MEAN
+    of: int | None = None
 
     @property
     def half_width(self) -> float | None:
-        return None if self.ci_high is None else (self.ci_high - self.ci_low) / 2
+        """Half the interval of a mean (symmetric); None for an asymmetric or missing one."""
+        if self.estimator != MEAN or self.ci_high is None or self.ci_low is None:
+            return None
+        return (self.ci_high - self.ci_low) / 2
 
     def metrics(self, name: str) -> dict[str, float]:
-        """``{name_mean, name_std, name_ci_low, name_ci_high}``; only the mean for one seed."""
-        out = {f"{name}_mean": self.mean}
-        if self.ci_low is not None:
-            out |= {f"{name}_std": self.std, f"{name}_ci_low": self.ci_low}
-            out[f"{name}_ci_high"] = self.ci_high
-        return out
+        """``{name_mean, name_std, name_ci_low, name_ci_high}`` for a mean (only the mean for
+        one seed); ``name_geomean`` or ``name_km_median`` with ``_ci_low`` and ``_ci_high``
+        for the others; ``name_fitted`` (how many of the seeds fitted) for a fitting
+        statistic. Nothing that is not a finite number (a median not reached)."""
+        key = f"{name}_{SUFFIX[self.estimator]}"
+        out = {key: self.value}
+        if self.estimator == MEAN:
+            if self.ci_low is not None:
+                out |= {f"{name}_std": self.std, f"{name}_ci_low": self.ci_low}
+                out[f"{name}_ci_high"] = self.ci_high
+        else:
+            out |= {f"{key}_ci_low": self.ci_low, f"{key}_ci_high": self.ci_high}
+        if self.of is not None:
+            out[f"{name}_fitted"] = self.n
+        return {k: float(v) for k, v in out.items() if v is not None and math.isfinite(v)}
 
     def text(self, digits: int = 3) -> str:
-        """``0.957 ± 0.012 (5)``, or ``0.957 (1)`` with one seed, ``-`` with none."""
-        if self.n == 0:
+        """``0.957 ± 0.012 (5)``, or ``0.957 (1)`` with one seed, ``-`` with none; a fitting
+        statistic ``45 ± 6 (5 of 5 fitted)``, ``median 52 [40, >60] (Kaplan-Meier; 3 of 5
+        fitted)``, ``geometric mean 2.95 [2.10, 4.14] (5 of 5 fitted)``."""
+        count = f"{self.n}" if self.of is None else f"{self.n} of {self.of} fitted"
+        if self.n == 0 and self.of is None:
             return "-"
+        if self.estimator == KM_MEDIAN:
+            low = "-" if self.ci_low is None else f"{self.ci_low:.{digits}f}"
+            high = "not reached" if self.ci_high is None else f"{self.ci_high:.{digits}f}"
+            median = "not reached" if math.isnan(self.value) else f"{self.value:.{digits}f}"
+            return f"median {median} [{low}, {high}] (Kaplan-Meier; {count})"
+        if self.n == 0:
+            return f"- ({count})"
+        if self.estimator == GEOMETRIC_MEAN:
+            if self.ci_low is None:
+                return f"geometric mean {self.value:.{digits}f} ({count})"
+            interval = f"[{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}]"
+            return f"geometric mean {self.value:.{digits}f} {interval} ({count})"
         if self.half_width is None:
-            return f"{self.mean:.{digits}f} ({self.n})"
-        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} ({self.n})"
+            return f"{self.value:.{digits}f} ({count})"
+        return f"{self.value:.{digits}f} ± {self.half_width:.{digits}f} ({count})"
+
+    def describe(self) -> str:
+        """What the estimate and interval are, in words (for the run's ``memlab.interval``)."""
+        if self.estimator == KM_MEDIAN:
+            return (
+                f"Kaplan-Meier median over {self.of}, {self.of - self.n} censored at the epochs "
+                "they ran; 95% interval from Greenwood's variance on the log scale (as R's "
+                "survfit)"
+            )
+        if self.estimator == GEOMETRIC_MEAN:
+            return f"geometric mean of {self.n} per-seed ratios; Student t on their logs"
+        fitted = "" if self.of is None else f", all {self.n} fitted"
+        return f"mean over {self.n}{fitted}; Student t"
 
 
 def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
@@ -102,6 +170,109 @@ def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summar
         return Summary(n, mean, std, mean, mean)
     low, high = stats.t.interval(confidence, df=n - 1, loc=mean, scale=sem)
     return Summary(n, mean, std, float(low), float(high))
+
+
+def kaplan_meier(
+    times: Sequence[float], observed: Sequence[bool]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Kaplan-Meier survival curve of right-censored ``times``.
+
+    ``observed[i]`` is False where ``times[i]`` is a censoring time (the seed stopped there
+    without fitting). Returns ``(t, S, greenwood)``, each (m,) over the distinct event times:
+    S(t) = prod over event times u <= t of (1 - d_u / r_u) (d events at u, r at risk: time >=
+    u; a seed censored at u counts as at risk at u), and Greenwood's sum of d_u / (r_u (r_u -
+    d_u)), the variance of log S(t) (inf once S reaches 0).
+    """
+    times = np.asarray(times, dtype=float)
+    observed = np.asarray(observed, dtype=bool)
+    events = np.unique(times[observed])
+    at_risk = np.array([(times >= u).sum() for u in events], dtype=float)
+    died = np.array([(times[observed] == u).sum() for u in events], dtype=float)
+    survival = np.cumprod(1 - died / at_risk)
+    with np.errstate(divide="ignore"):
+        greenwood = np.cumsum(died / (at_risk * (at_risk - died)))
+    return events, survival, greenwood
+
+
+def km_median(
+    times: Sequence[float], observed: Sequence[bool], confidence: float = CONFIDENCE
+) -> tuple[float, float | None, float | None]:
+    """Kaplan-Meier median of right-censored ``times`` and its interval: ``(median, low, high)``.
+
+    The median is the first event time at which S(t) <= 1/2 (NaN if S never gets there: half
+    or more are censored). The interval is that of R's ``survfit`` (``conf.type="log"``): the
+    first times at which the lower and the upper band of S, S(t) exp(-+ z sqrt(greenwood)),
+    reach 1/2 (Brookmeyer & Crowley 1982); a bound not reached is None.
+    """
+    t, survival, greenwood = kaplan_meier(times, observed)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = np.exp(z * np.sqrt(greenwood))
+    infinite = np.isinf(spread)  # S reached 0: its bounds are [0, 1], no information
+    upper = np.where(infinite, 1.0, np.minimum(survival * np.where(infinite, 1, spread), 1.0))
+    lower = np.where(infinite, 0.0, survival / np.where(infinite, 1, spread))
+
+    def first(curve: np.ndarray) -> float | None:
+        below = np.flatnonzero(curve <= 0.5 + 1e-12)
+        return float(t[below[0]]) if len(below) else None
+
+    median = first(survival)
+    return (math.nan if median is None else median), first(lower), first(upper)
+
+
+def summarize_censored(
+    times: Sequence[float], censored_at: Sequence[float] | None = None
+) -> Summary:
+    """Epochs to fit over seeds, each seed that did not fit (NaN) censored at ``censored_at``.
+
+    All fitted: the mean and its t interval (:func:`summarize`). Otherwise the Kaplan-Meier
+    median and its interval (:func:`km_median`). ``censored_at`` is each seed's epochs run
+    (its last epoch; inf where unknown: censored after every fit); a seed with neither a time
+    nor a censoring time did not measure it and is left out. ``of`` is how many seeds count.
+    """
+    x = np.asarray(times, dtype=float)
+    c = np.full(len(x), np.inf) if censored_at is None else np.asarray(censored_at, dtype=float)
+    fitted = ~np.isnan(x)
+    counted = fitted | ~np.isnan(c)
+    k, total = int(fitted.sum()), int(counted.sum())
+    if k == total:
+        found = summarize(x[fitted])
+        return Summary(k, found.value, found.std, found.ci_low, found.ci_high, MEAN, total)
+    at = np.where(fitted, x, c)[counted]
+    median, low, high = km_median(at, fitted[counted])
+    return Summary(k, median, None, low, high, KM_MEDIAN, total)
+
+
+def summarize_ratio(
+    probe: Sequence[float], control: Sequence[float], probe_censored_at: Sequence[float] | None
+) -> Summary:
+    """The probe/control ratio of epochs to fit over seed pairs: the paired log-ratio.
+
+    Every pair fitted: the geometric mean of the per-seed ratios, exp(mean of log ratios),
+    with the Student t interval of the mean log ratio exponentiated (a ratio's natural
+    scale: 2x and 0.5x are equally far from 1). A pair whose probe did not fit has a ratio of
+    at least ``probe_censored_at / control``: right-censored, and the Kaplan-Meier median of
+    the ratios is given instead. Pairs whose control did not fit are left out of ``of``.
+    """
+    p, c = np.asarray(probe, dtype=float), np.asarray(control, dtype=float)
+    at = (
+        np.full(len(p), np.inf)
+        if probe_censored_at is None
+        else np.asarray(probe_censored_at, dtype=float)
+    )
+    pairs = ~np.isnan(c) & (~np.isnan(p) | ~np.isnan(at))
+    fitted = pairs & ~np.isnan(p)
+    k, total = int(fitted.sum()), int(pairs.sum())
+    if k == total:
+        logs = summarize(np.log(p[fitted] / c[fitted]))
+        if logs.n == 0:
+            return Summary(0, math.nan, None, None, None, GEOMETRIC_MEAN, 0)
+        low = None if logs.ci_low is None else math.exp(logs.ci_low)
+        high = None if logs.ci_high is None else math.exp(logs.ci_high)
+        return Summary(k, math.exp(logs.value), logs.std, low, high, GEOMETRIC_MEAN, total)
+    ratios = np.where(fitted, p, at)[pairs] / c[pairs]
+    median, low, high = km_median(ratios, fitted[pairs])
+    return Summary(k, median, None, low, high, KM_MEDIAN, total)
 
 
 def config_params(runs: pd.DataFrame) -> list[str]:
@@ -196,12 +367,39 @@ def _as_numbers(column: pd.Series) -> pd.Series:
 
 
 def aggregate(seeds: pd.DataFrame) -> dict[int, dict[str, Summary]]:
-    """``{config: {metric: Summary}}`` over the seeds of each configuration in ``seeds``."""
+    """``{config: {metric: Summary}}`` over the seeds of each configuration in ``seeds``.
+
+    Epochs to fit (``epochs_to_fit``, ``probe_epochs_to_fit``, ...) are censored at the
+    seed's ``epochs`` (:func:`summarize_censored`), and kept when no seed fitted (``0 of n
+    fitted`` is a result); the ratio is the paired log-ratio (:func:`summarize_ratio`); every
+    other metric is a mean over the seeds that measured it (:func:`summarize`).
+    """
     metrics = [c for c in seeds.columns if c not in (CONFIG, SEED, "run_id")]
-    return {
-        int(config): {m: summarize(rows[m]) for m in metrics if rows[m].notna().any()}
-        for config, rows in seeds.groupby(CONFIG, sort=True)
-    }
+    out: dict[int, dict[str, Summary]] = {}
+    for config, rows in seeds.groupby(CONFIG, sort=True):
+        found = {}
+        for m in metrics:
+            censor = m.removesuffix(FIT) + "epochs" if m.endswith(FIT) else None
+            if m == RATIO and f"probe_{FIT}" in rows and f"control_{FIT}" in rows:
+                found[m] = summarize_ratio(
+                    rows[f"probe_{FIT}"], rows[f"control_{FIT}"], _column(rows, "probe_epochs")
+                )
+                if found[m].of == 0:
+                    del found[m]
+            elif censor is not None and (rows[m].notna().any() or _has(rows, censor)):
+                found[m] = summarize_censored(rows[m], _column(rows, censor))
+            elif rows[m].notna().any():
+                found[m] = summarize(rows[m])
+        out[int(config)] = found
+    return out
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series | None:
+    return rows[name] if name in rows else None
+
+
+def _has(rows: pd.DataFrame, name: str) -> bool:
+    return name in rows and bool(rows[name].notna().any())
 
 
 def band(curves: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

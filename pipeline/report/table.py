@@ -154,11 +154,15 @@ def configuration_table(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
         One row per configuration and arm: the varied configuration params (the logged text),
         ``arm`` when some run has one, ``n_seeds``, then per metric of ``METRICS`` the text
         ``mean ± half-width (n)`` (:meth:`~pipeline.report.aggregate.Summary.text`; ``n``
-        seeds measured it) and the numbers ``<metric>_mean``, ``_ci_low``, ``_ci_high``.
+        seeds measured it) and the numbers ``<metric>_estimate``, ``_ci_low``, ``_ci_high``
+        with ``<metric>_estimator`` saying what the estimate is. Epochs to fit say ``k of n
+        fitted``, and are the Kaplan-Meier median unless every seed fitted (censored seeds
+        are not left out: :func:`~pipeline.report.aggregate.summarize_censored`).
     paired : DataFrame
         One row per configuration with a probe and a control: the varied params and, per
         comparison of :data:`~pipeline.report.aggregate.PAIRED` (probe minus control test
-        accuracy, epochs-to-fit ratio), the same text and numbers over the seed pairs.
+        accuracy; the epochs-to-fit ratio as the geometric mean of the per-seed ratios), the
+        same text and numbers over the seed pairs.
     """
     from pipeline.report.aggregate import PAIRED, aggregate, config_params, seed_table, summarize
 
@@ -201,7 +205,8 @@ def _cells(name: str, summary) -> dict:
     """``name``'s text and numbers for one row."""
     return {
         name: summary.text(DIGITS.get(name, 3)),
-        f"{name}_mean": summary.mean,
+        f"{name}_estimate": summary.value,
+        f"{name}_estimator": summary.estimator,
         f"{name}_ci_low": summary.ci_low if summary.ci_low is not None else np.nan,
         f"{name}_ci_high": summary.ci_high if summary.ci_high is not None else np.nan,
     }
@@ -216,5 +221,5 @@ def _sorted(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def shown_columns(table: pd.DataFrame) -> pd.DataFrame:
     """A grouped table for people: the params, arm, ``n_seeds`` and the text columns only."""
-    numbers = tuple(f"_{part}" for part in ("mean", "ci_low", "ci_high"))
+    numbers = tuple(f"_{part}" for part in ("estimate", "estimator", "ci_low", "ci_high"))
     return table[[c for c in table.columns if not c.endswith(numbers)]]

@@ -6,7 +6,12 @@ configurations (runs that differ only in ``seed``; :mod:`pipeline.report.aggrega
 records, for every final metric and the paired probe-control comparisons,
 ``<metric>_mean``, ``_std``, ``_ci_low``, ``_ci_high`` (95%, Student t over seeds) and
 ``n_seeds``, with ``curves_across_seeds.png`` (mean and band per epoch) and ``seeds.json``
-(the per-seed values). Where they go:
+(the per-seed values). Epochs to fit are censored, not dropped, where a seed did not fit: with
+``<metric>_fitted`` (k of ``n_seeds``), the mean only when all fitted, else
+``<metric>_km_median`` with ``_km_median_ci_low`` and ``_ci_high``; the probe/control ratio is
+``epochs_to_fit_ratio_geomean`` (the geometric mean of the per-seed ratios, with its
+interval). The ``memlab.interval`` tag says which estimator each such metric got.
+Where they go:
 
 - one configuration: on the sweep's parent run itself;
 - several: on one run per configuration, a child of the parent tagged
@@ -107,7 +112,7 @@ def _record(run_id: str, summary: dict, rows: pd.DataFrame, per_seed: pd.DataFra
     metrics: dict[str, float] = {"n_seeds": n_seeds}
     for name, found in summary.items():
         metrics |= found.metrics(name)
-        if found.n != n_seeds:  # e.g. epochs_to_fit of seeds that never fitted
+        if found.of is None and found.n != n_seeds:  # measured by fewer seeds
             metrics[f"{name}_n"] = found.n
     store.log_metrics(run_id, metrics)
     interval = (
@@ -115,6 +120,9 @@ def _record(run_id: str, summary: dict, rows: pd.DataFrame, per_seed: pd.DataFra
         if n_seeds > 1
         else "none: one seed, so no interval (only the mean, which is that seed's value)"
     )
+    special = [f"{name}: {found.describe()}" for name, found in summary.items() if found.of]
+    if special:  # fitting statistics: censoring-aware, k of n fitted
+        interval += "; " + "; ".join(special)
     randomness = rows["tags.randomness"].dropna().unique() if "tags.randomness" in rows else []
     tags = {
         "memlab.interval": interval,
