@@ -93,13 +93,54 @@ def test_summary_and_aurocs(record):
     got = ex.summary(record)
     assert got["examples_share_never_forgotten"] == pytest.approx(2 / 5)
     assert got["examples_share_never_learned"] == pytest.approx(1 / 5)
-    assert got["examples_mean_forgetting_events"] == pytest.approx((0 + 6 + 1 + 2 + 0) / 5)
+    # Over the four learned examples only: the never-learned one's placeholder T is left out.
+    assert got["examples_mean_forgetting_events_learned"] == pytest.approx((0 + 1 + 2 + 0) / 4)
+    assert "examples_mean_forgetting_events" not in got
     # The two mislabeled examples are the least confident and the latest learned.
     assert got["examples_auroc_corrupt_confidence"] == 1.0
     assert got["examples_auroc_corrupt_first_correct_epoch"] == 1.0
     assert set(k for k in got if "auroc" in k) == {
         f"examples_auroc_corrupt_{k}" for k in ex.SUSPICION
     }
+    assert got["examples_scores_inverted"] == 0.0  # 2 against 3: nothing is sure to be inverted
+
+
+def test_mean_forgetting_does_not_grow_with_the_epochs_a_never_learned_example_sat_through(record):
+    # Ten more epochs, each example as it ended: nothing is learned or forgotten any more.
+    longer = np.concatenate([record.correct, np.repeat(record.correct[-1:], 10, axis=0)])
+    proba = np.concatenate([record.label_proba, np.repeat(record.label_proba[-1:], 10, axis=0)])
+    again = ex.summary(ex.ExampleRecord(longer, proba, *list(record.arrays().values())[2:]))
+    before = ex.summary(record)
+    for name in ("mean_forgetting_events_learned", "share_never_learned"):
+        assert again[f"examples_{name}"] == before[f"examples_{name}"]
+    # Toneva's placeholder still ranks the never-learned example first, at T = 16 now.
+    assert ex.forgetting_events(longer).max() == 16
+
+
+def test_auroc_standard_error_matches_hanley_and_mcneil_by_hand():
+    # A = 0.8, 10 and 10: Q1 = 0.8 / 1.2, Q2 = 1.28 / 1.8;
+    # var = (0.16 + 9 (Q1 - 0.64) + 9 (Q2 - 0.64)) / 100 = (0.16 + 0.24 + 0.64) / 100.
+    assert ex.auroc_se(0.8, 10, 10) == pytest.approx(np.sqrt(0.0104))
+    assert ex.inverted(0.2, 10, 10) and not ex.inverted(0.4, 10, 10)
+    assert not ex.inverted(0.5, 1000, 1000) and not ex.inverted(0.9, 10, 10)
+
+
+def test_a_score_that_separates_the_wrong_way_is_flagged_not_ranked_last():
+    """An under-trained run: mislabeled examples never move (variability 0), clean ones do."""
+    n = 20
+    correct = np.array([[0, 1, 1, 1]] * n + [[0, 0, 0, 0]] * n, dtype=bool).T  # (4, 40)
+    proba = np.array([[0.3, 0.9, 0.9, 0.9]] * n + [[0.1] * 4] * n, dtype=np.float32).T
+    label = np.zeros(2 * n, dtype=np.int64)
+    true = np.r_[np.zeros(n), np.ones(n)].astype(np.int64)  # the second half is mislabeled
+    record = ex.ExampleRecord(correct, proba, np.arange(2 * n), label, true, true == 1)
+    got = ex.summary(record)
+    assert got["examples_auroc_corrupt_variability"] == 0.0  # measured in its expected direction
+    assert got["examples_auroc_corrupt_confidence"] == 1.0
+    assert got["examples_scores_inverted"] == 1.0
+    lines = ex.auroc_lines(got, n, n)
+    assert len(lines) == len(ex.SUSPICION)
+    assert lines[-1].startswith("variability: AUROC 0.000, INVERTED")
+    assert not any("INVERTED" in line for line in lines[:-1])
 
 
 def test_auroc_is_the_mann_whitney_statistic_with_ties_as_halves():

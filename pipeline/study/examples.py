@@ -10,7 +10,10 @@ et al.'s dataset cartography): record the matrix, compute the scores afterwards.
 Conventions (Toneva et al. 2019, ``mtoneva/example_forgetting``): a **forgetting event** is
 ``correct`` going 1 -> 0 between consecutive presentations; an example **never learned**
 (never classified correctly) counts as forgotten as often as it was presented (``T`` epochs);
-**unforgettable** = learned at some point and never forgotten. Cartography (Swayamdipta et al.
+**unforgettable** = learned at some point and never forgotten. That ``T`` is a placeholder
+that ranks never-learned examples first; it grows with the number of epochs, so it never
+enters a mean: the summary gives the mean number of events over the examples that were
+learned, and the share never learned on its own. Cartography (Swayamdipta et al.
 2020, ``allenai/cartography``): **confidence** is the mean over epochs of the label's
 probability, **variability** its standard deviation (population, ``ddof=0``), **correctness**
 the fraction of epochs classified correctly.
@@ -148,7 +151,9 @@ def scores(record: ExampleRecord) -> dict[str, np.ndarray]:
     }
 
 
-# Each score's direction for "looks memorized": +1 if a mislabeled example should score high.
+# Each score's expected direction for "looks mislabeled": +1 if a mislabeled example should
+# score high. An AUROC is always measured in this direction, so one well below 0.5 means the
+# score separates the other way round than expected (``inverted``), not that it is useless.
 SUSPICION = {
     "first_correct_epoch": 1,
     "learned_epoch": 1,
@@ -173,6 +178,23 @@ def auroc(positive: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def auroc_se(area: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUROC (Hanley & McNeil 1982, Radiology 143, their equation 2).
+
+    sqrt((A (1 - A) + (n_pos - 1) (Q1 - A^2) + (n_neg - 1) (Q2 - A^2)) / (n_pos n_neg)), with
+    Q1 = A / (2 - A) and Q2 = 2 A^2 / (1 + A).
+    """
+    q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
+    var = area * (1 - area) + (n_pos - 1) * (q1 - area**2) + (n_neg - 1) * (q2 - area**2)
+    return float(np.sqrt(max(var, 0.0) / (n_pos * n_neg)))
+
+
+def inverted(area: float, n_pos: int, n_neg: int, z: float = 1.959963984540054) -> bool:
+    """Whether an AUROC is below 0.5 beyond its 95% interval: the score separates, but the
+    other way round than its expected direction (e.g. an under-trained run's variability)."""
+    return bool(area + z * auroc_se(area, n_pos, n_neg) < 0.5)
+
+
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of ``values``, ties sharing their mean rank."""
     order = np.argsort(values, kind="mergesort")
@@ -187,23 +209,59 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 
 def summary(record: ExampleRecord) -> dict[str, float]:
     """Per-run numbers: the shares never forgotten (unforgettable) and never learned, the mean
-    number of forgetting events, and, when some labels are wrong, each score's AUROC at telling
-    mislabeled from clean examples.
+    number of forgetting events of the examples that were learned, and, when some labels are
+    wrong, each score's AUROC at telling mislabeled from clean examples.
 
-    AUROCs are oriented by ``SUSPICION`` (0.5 = no better than chance, 1 = perfect); the
-    positives are the examples trained on a wrong label (``record.mislabeled``).
+    AUROCs are measured in each score's expected direction (``SUSPICION``; 0.5 = no better
+    than chance, 1 = perfect); the positives are the examples trained on a wrong label
+    (``record.mislabeled``). ``examples_scores_inverted`` counts the scores whose AUROC is
+    below 0.5 beyond its 95% interval (:func:`inverted`; :func:`auroc_lines` names them).
+    ``examples_mean_forgetting_events_learned`` is absent when no example was learned.
     """
     c = record.correct
+    never = never_learned(c)
     out = {
         "examples_share_never_forgotten": float(unforgettable(c).mean()),
-        "examples_share_never_learned": float(never_learned(c).mean()),
-        "examples_mean_forgetting_events": float(forgetting_events(c).mean()),
+        "examples_share_never_learned": float(never.mean()),
     }
+    if (~never).any():
+        events = forgetting_events(c)[~never]
+        out["examples_mean_forgetting_events_learned"] = float(events.mean())
     wrong = record.mislabeled
     if wrong.any() and not wrong.all():
+        n_pos, n_neg = int(wrong.sum()), int((~wrong).sum())
+        flipped = 0
         for name, values in scores(record).items():
-            out[f"examples_auroc_corrupt_{name}"] = auroc(wrong, SUSPICION[name] * values)
+            area = auroc(wrong, SUSPICION[name] * values)
+            out[f"examples_auroc_corrupt_{name}"] = area
+            flipped += inverted(area, n_pos, n_neg)
+        out["examples_scores_inverted"] = float(flipped)
     return out
+
+
+def auroc_lines(metrics: dict[str, float], n_pos: int, n_neg: int) -> list[str]:
+    """The AUROCs of ``summary(record)`` as lines for people, best first, an inverted score
+    flagged as such (and listed apart) rather than ranked last as the worst.
+
+    ``n_pos`` and ``n_neg`` are the mislabeled and clean examples behind them (for the
+    interval that decides an inversion). Empty when ``metrics`` has no AUROC.
+    """
+    prefix = "examples_auroc_corrupt_"
+    found = {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+    ranked = sorted(found.items(), key=lambda item: -item[1])
+    lines = [
+        f"{name}: AUROC {area:.3f} (expected direction: mislabeled score "
+        f"{'high' if SUSPICION[name] > 0 else 'low'})"
+        for name, area in ranked
+        if not inverted(area, n_pos, n_neg)
+    ]
+    for name, area in ranked:
+        if inverted(area, n_pos, n_neg):
+            lines.append(
+                f"{name}: AUROC {area:.3f}, INVERTED: it separates mislabeled examples the "
+                f"other way round ({1 - area:.3f} reversed); an under-trained run?"
+            )
+    return lines
 
 
 def gallery_picks(record: ExampleRecord, k: int = 24) -> dict[str, np.ndarray]:

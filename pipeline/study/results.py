@@ -85,7 +85,9 @@ class ArmResult:
         return out
 
     def example_metrics(self) -> dict[str, float]:
-        """The per-example record's summary (``examples_*``; empty without a record).
+        """The per-example record's summary (``examples_*``; empty without a record): the
+        mean forgetting over learned examples and the never-learned share apart, each score's
+        AUROC in its expected direction and how many are inverted (``study.examples.summary``).
 
         Kept apart from ``metrics`` so that DVC's metric files stay as they were.
         """
@@ -104,7 +106,12 @@ class Comparison:
 
     @property
     def epochs_to_fit_ratio(self) -> float | None:
-        """How many times longer the probe took to fit (None unless both fitted)."""
+        """How many times longer the probe took to fit (None unless both fitted).
+
+        One seed's ratio. Across seeds it is summarized as a paired log-ratio, the geometric
+        mean of these ratios (``pipeline.report.aggregate.summarize_ratio``), and a seed whose
+        probe did not fit is censored there, not left out.
+        """
         probe, control = self.probe.training.epochs_to_fit, self.control.training.epochs_to_fit
         return probe / control if probe and control else None
 
