@@ -118,6 +118,8 @@ def main(cfg: DictConfig) -> None:
         # The figures' workers get ready while MLflow loads and the run trains; a job with
         # one core to itself draws them there.
         painter.start(min(cores, painter.MAX_WORKERS) if cores > 1 else 0)
+        from pipeline.runtime.checkpoints import Checkpointer, Checkpoints
+        from pipeline.runtime.progress import ProgressBar
         from pipeline.tracking import metadata, store
         from pipeline.tracking.record import execute
 
@@ -136,6 +138,8 @@ def main(cfg: DictConfig) -> None:
             **metadata.git_tags(),
         }
         yaml = OmegaConf.to_yaml(OmegaConf.create(config))
+        folder = _output_folder()
+        checkpoints = Checkpoints(folder / "checkpoint", settings.train.checkpoint_every)
         run_id, result = execute(
             settings,
             metadata.flatten(config),
@@ -144,7 +148,8 @@ def main(cfg: DictConfig) -> None:
             tags=tags,
             parent_run_id=parent,
             figures_with=parent if launched_here(parent) else None,
-            checkpoint_dir=_output_folder() / "checkpoint",
+            run_dir=folder,
+            observers=[Checkpointer(checkpoints), ProgressBar(settings.train.progress, name)],
         )
         if settings.memorization:  # +experiment=memorization_scores: many models, one run
             print(f"run {run_id}\n{result.summary()}")

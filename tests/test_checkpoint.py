@@ -44,14 +44,14 @@ def test_a_checkpoint_trains_on_to_the_same_bits(tmp_path):
 
     def stop_after_third(result: TrainResult) -> None:
         if checkpoints.due(result):
-            checkpoints.save("run", "r", model, result)
+            checkpoints.save("run", model, result)
         if result.epochs == 3:
             raise KeyboardInterrupt  # the job is stopped here
 
     with pytest.raises(KeyboardInterrupt):
         _train(model, after_epoch=stop_after_third)
     resumed_model, done = checkpoints.load("run")
-    assert done.epochs == 3 and checkpoints.arm_run("run") == "r"
+    assert done.epochs == 3
     rest = _train(resumed_model, start=done)
     assert rest.history == whole.history and rest.epochs == whole.epochs == 8
     np.testing.assert_array_equal(rest.label_proba, whole.label_proba)
@@ -78,7 +78,7 @@ def test_a_job_stopped_while_it_writes_a_checkpoint_goes_on_from_the_one_before(
 
     def save(result: TrainResult) -> None:
         if checkpoints.due(result):
-            checkpoints.save("run", "r", model, result)
+            checkpoints.save("run", model, result)
 
     monkeypatch.setattr(module, "_write", stopped_before_the_second_json)
     with pytest.raises(KeyboardInterrupt):
@@ -90,7 +90,7 @@ def test_a_job_stopped_while_it_writes_a_checkpoint_goes_on_from_the_one_before(
     assert rest.history == whole.history
     np.testing.assert_array_equal(rest.label_proba, whole.label_proba)
     # The next checkpoint that is written whole leaves only its own arrays behind.
-    checkpoints.save("run", "r", resumed_model, rest)
+    checkpoints.save("run", resumed_model, rest)
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["run-epoch8.npz"]
 
 
@@ -162,7 +162,7 @@ def test_a_single_arm_run_goes_on_from_its_checkpoint(workdir):
     assert first.returncode == 0, first.stderr
     # As if it had been stopped after epoch 20: the last checkpoint, and its run RUNNING again.
     meta = json.loads((folder / "checkpoint" / "run.json").read_text())
-    assert meta["epochs"] == 30 and meta["recorded"]
+    assert meta["epochs"] == 30
     whole = run_cli(workdir, *base, f"hydra.run.dir={workdir / 'whole'}")
     again = run_cli(workdir, *command)  # finds its finished checkpoint: records nothing twice
     assert whole.returncode == again.returncode == 0, again.stderr
@@ -174,15 +174,16 @@ def test_a_single_arm_run_goes_on_from_its_checkpoint(workdir):
     assert len(client.get_metric_history(ours, "train_loss")) == 30
 
 
-def test_a_sigterm_while_an_arm_run_is_opened_leaves_it_named_for_the_next_job(
+def test_a_sigterm_right_after_an_arm_run_is_opened_leaves_it_to_the_next_job(
     store, tmp_path, monkeypatch
 ):
-    """SIGTERM between creating an arm's MLflow run and naming it in the checkpoint would make
-    the job run again start a second run for that arm: the two happen together or not at all."""
+    """SIGTERM as soon as an arm's MLflow run exists, before anything is in it: the job run
+    again takes that run over (it is found by its study and arm), never opens a second."""
     import mlflow
 
     from pipeline import settings as s
     from pipeline.runtime import signals
+    from pipeline.runtime.checkpoints import Checkpointer
     from pipeline.tracking import store as tracking
     from pipeline.tracking.record import execute
 
@@ -207,21 +208,27 @@ def test_a_sigterm_while_an_arm_run_is_opened_leaves_it_named_for_the_next_job(
                 os.kill(os.getpid(), signal.SIGTERM)
         log_params(run_id, params)
 
-    job = dict(name="job", tags={}, checkpoint_dir=tmp_path / "checkpoint")
+    def job():
+        checkpointer = Checkpointer(Checkpoints(tmp_path / "checkpoint", 2))
+        return execute(settings, {"x": "1"}, "x: 1\n", name="job", tags={}, run_dir=tmp_path,
+                       observers=[checkpointer])  # fmt: skip
+
     previous = signal.getsignal(signal.SIGTERM)
     signals.install()
     try:
         monkeypatch.setattr(tracking, "log_params", stopped_on_the_probe_arms_params)
         with pytest.raises(signals.Terminated):
-            execute(settings, {"x": "1"}, "x: 1\n", **job)
+            job()
     finally:
         signal.signal(signal.SIGTERM, previous)
     monkeypatch.setattr(tracking, "log_params", log_params)
-    probe_run = runs[1]
-    assert Checkpoints(tmp_path / "checkpoint", 2).arm_run("probe") == probe_run
+    study_run, probe_run = runs
+    assert tracking.find_child(study_run, "probe") == probe_run
     assert store.get_run(probe_run).info.status == "KILLED"
 
-    run_id, _ = execute(settings, {"x": "1"}, "x: 1\n", **job)  # the job, run again
+    run_id, _ = job()  # the job, run again
+    assert run_id == study_run
     found = store.search_runs([store.get_run(run_id).info.experiment_id])
     assert len(found) == 3 and {r.info.status for r in found} == {"FINISHED"}
     assert probe_run in {r.info.run_id for r in found}
+    assert "error" not in store.get_run(probe_run).data.tags  # it went on: not stopped after all

@@ -48,22 +48,3 @@ def test_sigterm_mid_run_ends_it_killed_with_every_epoch_kept(workdir: Path):
     steps = sorted(m.step for m in history)
     # every epoch from the first, also those still buffered when SIGTERM came
     assert len(steps) >= seen and steps == list(range(1, len(steps) + 1))
-
-
-def test_a_sigterm_held_through_a_block_that_fails_is_raised_and_not_left_pending():
-    import os
-
-    from pipeline.runtime import signals
-
-    previous = signal.getsignal(signal.SIGTERM)
-    signals.install()
-    try:
-        with pytest.raises(signals.Terminated) as stopped:
-            with signals.held():
-                os.kill(os.getpid(), signal.SIGTERM)  # held: the block goes on
-                raise ValueError("the block fails after the SIGTERM came")
-        assert isinstance(stopped.value.__context__, ValueError)
-        with signals.held():  # nothing pending any more
-            pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -5,17 +5,12 @@ whose default action ends Python at once: no ``finally`` runs, and the MLflow ru
 forever. ``install()`` turns SIGTERM into ``Terminated``, a ``KeyboardInterrupt``, so that the
 code that already ends a Ctrl-C'd run honestly (``store.run``, ``store.epoch_metrics``) does
 the same for SIGTERM. Called once by the entry point, before the run starts.
-
-``held()`` makes SIGTERM wait for the end of a short block: a run is created and named in its
-checkpoint, or neither, so that the same command run again never starts a second run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
-from collections.abc import Iterator
 from types import FrameType
 
 # The exit status of a process ended by SIGTERM (128 + 15), what schedulers and shells expect.
@@ -26,34 +21,11 @@ class Terminated(KeyboardInterrupt):
     """The process received SIGTERM."""
 
 
-_held = 0  # how many ``held()`` blocks are open
-_pending = False  # SIGTERM came while one was
-
-
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    global _pending
     # Only the first SIGTERM interrupts; a second one (SLURM repeats it) must not interrupt the
     # handler that is already ending the run.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if _held:
-        _pending = True  # raised when the block ends
-        return
     raise Terminated("terminated (SIGTERM)")
-
-
-@contextlib.contextmanager
-def held() -> Iterator[None]:
-    """Run the block whole: a SIGTERM that comes during it is raised when it ends (also when
-    the block raised: the job was stopped all the same)."""
-    global _held, _pending
-    _held += 1
-    try:
-        yield
-    finally:
-        _held -= 1
-        if _pending and not _held:
-            _pending = False
-            raise Terminated("terminated (SIGTERM)")
 
 
 def install() -> None:

@@ -76,6 +76,45 @@ class StudyObserver:
         """After each epoch of ``arm`` (an edge may save a checkpoint)."""
 
 
+class Observers(StudyObserver):
+    """Several observers told the same things, in their order: the edges compose this way
+    (the MLflow record, the checkpoints, the progress bar), each doing one thing."""
+
+    def __init__(self, *observers: StudyObserver):
+        self.observers = observers
+
+    def data_ready(self, data: DataSummary, splits: Splits) -> None:
+        for observer in self.observers:
+            observer.data_ready(data, splits)
+
+    @contextlib.contextmanager
+    def arm(self, arm: Arm, max_epochs: int) -> Iterator[EpochCallback]:
+        with contextlib.ExitStack() as stack:
+            callbacks = [stack.enter_context(o.arm(arm, max_epochs)) for o in self.observers]
+
+            def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                for callback in callbacks:
+                    callback(epoch, metrics)
+
+            yield on_epoch
+
+    def arm_finished(self, result: ArmResult) -> None:
+        for observer in self.observers:
+            observer.arm_finished(result)
+
+    def resume(self, arm: Arm) -> tuple[Any, TrainResult] | None:
+        """The first checkpoint an observer has for ``arm``."""
+        for observer in self.observers:
+            found = observer.resume(arm)
+            if found is not None:
+                return found
+        return None
+
+    def checkpoint(self, arm: Arm, model, result: TrainResult) -> None:
+        for observer in self.observers:
+            observer.checkpoint(arm, model, result)
+
+
 def load_data(data: DataSettings, split: SplitSettings, seed: int) -> tuple[Dataset, Splits]:
     """Load the dataset and split it, stratified and seeded by ``split.seed``, else ``seed``."""
     dataset = load_dataset(data.name, **data.options)

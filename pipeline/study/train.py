@@ -81,13 +81,18 @@ def train_epochs(
         ``train_accuracy_corrupted`` (against the labels trained on)
     record_examples : keep every epoch's per-example running correctness and label
         probability (``TrainResult.correct``, ``TrainResult.label_proba``)
-    on_epoch : called as ``on_epoch(epoch, metrics)`` after every epoch
+    on_epoch : called as ``on_epoch(epoch, metrics)`` after every epoch; with ``start``, first
+        for each epoch it holds (a job that goes on from a checkpoint tells its whole history,
+        so that whoever records it can write what its store is missing)
     start : the result of the epochs already trained, to go on from (a checkpoint); ``model``
         must then be the model as it was at their end
     after_epoch : called with the result so far after every epoch, once its fit check is done
         (to save a checkpoint)
     """
     result = copy.deepcopy(start) if start is not None else TrainResult()
+    if on_epoch is not None:  # the epochs restored from a checkpoint are told again, in order
+        for epoch in range(1, result.epochs + 1):
+            on_epoch(epoch, {name: values[epoch - 1] for name, values in result.history.items()})
     n = len(y_train)
     # One (n_train,) row per epoch, with record_examples.
     correct_rows = list(result.correct) if result.correct is not None else []

@@ -35,10 +35,12 @@ import mlflow
 import numpy as np
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
+from mlflow.tracking import MlflowClient
 from sklearn.neural_network import MLPClassifier
 
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.models.weights import load_weights, save_weights
+from pipeline.runtime import faults
 
 # skops refuses to load any type it does not know to be safe. A fitted MLPClassifier holds
 # exactly one such type: its optimizer (arrays and floats; kept so training could resume).
@@ -92,10 +94,38 @@ def log_model(
     estimator = getattr(model, "estimator_", None)
     if not isinstance(model, NumpyMLP) and not isinstance(estimator, MLPClassifier):
         raise TypeError(f"cannot log a {type(model).__name__}: expected NumpyMLP or SklearnMLP")
+    from pipeline.tracking import store
+
+    if store.adopted(active.info.run_id):  # a job run again: its model may be logged already
+        logged = _logged_already(active.info.run_id, name)
+        if logged is not None:
+            return logged
     signature = infer_signature(example, np.asarray(model.predict(example), dtype=np.int64))
-    if isinstance(model, NumpyMLP):
-        return _log_numpy_mlp(model, name, example, signature)
-    return _log_sklearn(estimator, name, example, signature)
+    # The crash test's point inside MLflow's logging: files uploaded, model not yet READY.
+    with faults.after_call(MlflowClient, "log_model_artifacts", "model-files-logged"):
+        if isinstance(model, NumpyMLP):
+            uri = _log_numpy_mlp(model, name, example, signature)
+        else:
+            uri = _log_sklearn(estimator, name, example, signature)
+    faults.point("model-logged")
+    return uri
+
+
+def _logged_already(run_id: str, name: str) -> str | None:
+    """The URI of the model ``name`` that ``run_id`` logged whole (READY), if any; models it
+    left half-logged (a process killed meanwhile) are deleted, so a run holds one model."""
+    client = MlflowClient()
+    experiment_id = client.get_run(run_id).info.experiment_id
+    found = client.search_logged_models(
+        [experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{name}'"
+    )
+    ready = None
+    for logged in found:
+        if ready is None and str(logged.status) == "READY":
+            ready = logged.model_uri
+        else:
+            client.delete_logged_model(logged.model_id)
+    return ready
 
 
 def _requirements(*packages: str) -> list[str]:

@@ -37,6 +37,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from pipeline.runtime import faults
+
 BUILDERS = ("pipeline.report.figures", "pipeline.report.example_figures")
 MAX_WORKERS = 4
 
@@ -125,6 +127,7 @@ def finish(owner: str) -> None:
             for artifact, local in _result(future, job).items():
                 client.log_artifact(run_id, local, os.path.dirname(artifact) or None)
                 Path(local).unlink()
+                faults.point("figure-logged")
     finally:
         for _, future, _ in figures:
             future.cancel()
@@ -190,7 +193,9 @@ def _open_pool(n: int) -> None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(BUILDERS))
             _new_folder()
-            pool = ProcessPoolExecutor(n, mp_context=context, initializer=_ignore_ctrl_c)
+            pool = ProcessPoolExecutor(
+                n, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+            )
             for _ in range(n):  # each submit finds no idle worker and starts one
                 pool.submit(_warm_up)
             _pool = pool
@@ -208,8 +213,24 @@ def _new_folder() -> Path:
     return _folder
 
 
-def _ignore_ctrl_c() -> None:
+def _worker_start(run_pid: int) -> None:
+    """A worker ignores Ctrl-C (the run's process handles it) and ends when the run's process
+    is gone, however it ended: killed outright, it cannot stop its workers itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_end_with, args=(run_pid,), name="memlab-run-watch", daemon=True
+    ).start()
+
+
+def _end_with(run_pid: int, every: float = 0.5) -> None:
+    """End this process once ``run_pid`` has stopped running."""
+    import time
+
+    from pipeline.runtime.owner import running
+
+    while running(run_pid):
+        time.sleep(every)
+    os._exit(0)
 
 
 def _warm_up() -> None:

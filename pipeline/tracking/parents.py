@@ -11,7 +11,9 @@ from mlflow.tracking import MlflowClient
 def start_detached_run(name: str, tags: Mapping[str, str]) -> str:
     """Create a RUNNING run that is not the process's active run (a sweep's parent); its id."""
     experiment_id = mlflow.get_experiment_by_name(_experiment_name()).experiment_id
-    created = MlflowClient().create_run(experiment_id, run_name=name, tags=dict(tags))
+    from pipeline.runtime import owner
+
+    created = MlflowClient().create_run(experiment_id, run_name=name, tags={**owner.tags(), **tags})
     return created.info.run_id
 
 

@@ -1,28 +1,34 @@
 """How a study is recorded in MLflow: one run, or a parent with a child per arm.
 
-``StudyRecorder`` is the study core's observer (``pipeline.study.run.StudyObserver``): it opens
-each arm's run, names the data the arm trained on (``datasets.log_split``), streams its epochs
-(``store.epoch_metrics``), draws the progress bar, and when the arm is done records what it
-returned (``record_arm``): the flat metrics, the confusion matrix, the figures, the per-example
-record (``tracking.examples``), the model and the warnings. ``execute`` is
-``python -m pipeline``'s whole run: the run with the params and the config, the study, and the
-comparison on the parent. The DVC stages record through the same ``record_arm``.
+``MlflowRecorder`` is the study core's MLflow observer (``pipeline.study.run.StudyObserver``):
+it opens each arm's run, names the data the arm trained on (``datasets.log_split``), streams its
+epochs (``store.epoch_metrics``), and when the arm is done records what it returned
+(``record_arm``): the flat metrics, the confusion matrix, the figures, the per-example record
+(``tracking.examples``), the model and the warnings. ``execute`` is ``python -m pipeline``'s
+whole run: the run with the params and the config, the study (the entry point adds its other
+observers: the checkpoints, the progress bar), and the comparison on the parent. The DVC stages
+record through the same ``record_arm``.
+
+A job run again in the folder of one that was stopped, however it was stopped, finishes the
+same record: with checkpoints, it takes over the run recorded for its folder (tag
+``memlab.run_dir``) and each arm's run (tag ``arm``) instead of opening others, and every write
+is skipped where the run holds it already (``store.adopt``): the epochs the checkpoint replays,
+the final metrics, the params and the model. Figures and files are written again whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.data.split import Splits
-from pipeline.runtime import signals
-from pipeline.runtime.checkpoints import Checkpoints
+from pipeline.runtime import faults
 from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
-from pipeline.study.run import Arm, EpochCallback, StudyObserver, run_study
+from pipeline.study.run import Arm, EpochCallback, Observers, StudyObserver, run_study
 from pipeline.tracking import painter, store
 from pipeline.tracking.datasets import dataset_source, log_split
 
@@ -60,16 +66,26 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
         )
     record_examples(run_id, arm, data, title=title)
     store.log_metrics(run_id, {**arm.metrics(), **arm.timings()}, step=arm.training.epochs)
+    faults.point("arm-metrics-logged")
     store.log_dict(
         run_id, {"rows_true_cols_predicted": arm.confusion.tolist()}, "confusion_matrix.json"
     )
     uri = log_model(arm.model, input_example=arm.input_example, run_id=run_id)
     store.set_tags(run_id, {"model_uri": uri})
     store.record_warnings(run_id, arm.warnings)
+    faults.point("arm-recorded")
 
 
-class StudyRecorder(StudyObserver):
-    """Records a study in ``run_id``: each arm there, or, with several arms, in a child run."""
+def _without(tags: Mapping[str, str], key: str) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k != key}
+
+
+class MlflowRecorder(StudyObserver):
+    """Records a study in ``run_id``: each arm there, or, with several arms, in a child run.
+
+    ``adopted``: ``run_id`` was taken over from a job that was stopped; its arms' runs are then
+    looked for before any is opened.
+    """
 
     def __init__(
         self,
@@ -80,14 +96,10 @@ class StudyRecorder(StudyObserver):
         tags: Mapping[str, str],
         source: str,
         probe: Mapping,
-        progress: str | bool = "auto",
-        checkpoints: Checkpoints | None = None,
-        resuming: bool = False,
+        adopted: bool = False,
     ):
         self.run_id, self.name, self.params, self.tags = run_id, name, params, dict(tags)
-        self.source, self.probe, self.progress = source, probe, progress
-        self.checkpoints = checkpoints or Checkpoints(Path("."), every=0)
-        self.resuming = resuming  # a job going on from its checkpoints
+        self.source, self.probe, self.adopted = source, probe, adopted
         self.data: DataSummary | None = None
         self.splits: Splits | None = None
         self._arm_run: str | None = None
@@ -95,50 +107,35 @@ class StudyRecorder(StudyObserver):
     def data_ready(self, data: DataSummary, splits: Splits) -> None:
         self.data, self.splits = data, splits
         self.tags |= {"data_fingerprint": data.fingerprint, "data": data.name}
-        if not self.resuming:
-            store.set_tags(self.run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
-            store.log_params(self.run_id, {k: str(n) for k, n in data.sizes.items()})
+        store.set_tags(self.run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
+        store.log_params(self.run_id, {k: str(n) for k, n in data.sizes.items()})
 
     @contextlib.contextmanager
     def arm(self, arm: Arm, max_epochs: int) -> Iterator[EpochCallback]:
-        name = arm.name
-        # This arm's run, when the stopped job had opened it.
-        resumed = self.checkpoints.arm_run(name) if self.resuming else None
         with contextlib.ExitStack() as stack:
-            if name == "run":
-                self._arm_run, label = self.run_id, self.name
+            if arm.name == "run":
+                self._arm_run = self.run_id
             else:
-                if name == "probe" and not self.resuming:  # the parent: the true data
+                if arm.name == "probe":  # the parent: the true data
                     self._log_datasets(self.run_id, self.splits, self.splits.y_train, {})
-                tags = {**self.tags, "arm": name}
                 # The arm's figures are drawn while the next arm trains; the study's run
                 # waits for them before it ends.
                 child = store.run(
-                    f"{self.name}-{name}",
-                    tags=tags,
+                    f"{self.name}-{arm.name}",
+                    tags={**_without(self.tags, store.RUN_DIR), "arm": arm.name},
                     parent_run_id=self.run_id,
-                    resume=resumed,
+                    resume=store.find_child(self.run_id, arm.name) if self.adopted else None,
                     figures_with=self.run_id,
                 )
-                with signals.held():  # the arm's run is created and named, or neither
-                    self._arm_run, label = stack.enter_context(child), name
-                    if not resumed:
-                        store.log_params(self._arm_run, self.params)
-                        self.checkpoints.start_arm(name, self._arm_run)
-            if not resumed:
-                probe = {} if arm.name == "control" else self.probe
-                self._log_datasets(self._arm_run, arm.splits, arm.y_train, probe)
-            # Epochs measured before the job stopped are in the store already: not again.
-            logged = store.last_step(self._arm_run, "train_loss") if resumed else 0
+                self._arm_run = stack.enter_context(child)
+                store.log_params(self._arm_run, self.params)
+            probe = {} if arm.name == "control" else self.probe
+            self._log_datasets(self._arm_run, arm.splits, arm.y_train, probe)
             log_epoch = stack.enter_context(store.epoch_metrics(self._arm_run))
-            bar = stack.enter_context(_progress(self.progress, max_epochs, label))
 
             def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-                if epoch > logged:
-                    log_epoch(epoch, metrics)
-                bar.update(1)
-                loss, accuracy = metrics["train_loss"], metrics["train_accuracy"]
-                bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
+                log_epoch(epoch, metrics)
+                faults.point("epoch")
 
             yield on_epoch
 
@@ -147,33 +144,9 @@ class StudyRecorder(StudyObserver):
             run_id, self.data.name, self.source, self.data.fingerprint, splits, y_train, probe
         )
 
-    def resume(self, arm: Arm):
-        return self.checkpoints.load(arm.name) if self.resuming else None
-
-    def checkpoint(self, arm: Arm, model, result) -> None:
-        if self.checkpoints.due(result):
-            self.checkpoints.save(arm.name, self._arm_run, model, result)
-
     def arm_finished(self, result: ArmResult) -> None:
-        if self.resuming and self.checkpoints.recorded(result.name):
-            return  # trained and recorded before the job stopped; measured again, the same
         title = self.name if result.name == "run" else result.name
         record_arm(self._arm_run, result, self.data, title=title)
-        if self.checkpoints.every:  # a job resumed later skips this arm
-            cp = self.checkpoints
-            cp.save(result.name, self._arm_run, result.model, result.training, recorded=True)
-
-
-@contextlib.contextmanager
-def _progress(progress: str | bool, total: int, label: str):
-    """A tqdm bar on stderr: ``auto`` shows it only on a terminal."""
-    from tqdm.auto import tqdm
-
-    disable = {"auto": None, True: False, False: True}[progress]
-    with contextlib.closing(
-        tqdm(total=total, desc=label, unit="epoch", disable=disable, leave=False)
-    ) as bar:
-        yield bar
 
 
 def execute(
@@ -184,8 +157,9 @@ def execute(
     name: str,
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
-    checkpoint_dir: Path | None = None,
+    run_dir: Path | None = None,
     figures_with: str | None = None,
+    observers: Sequence[StudyObserver] = (),
 ) -> tuple[str, StudyResult]:
     """Run the study ``settings`` describe and record it; ``(run_id, result)``.
 
@@ -193,41 +167,42 @@ def execute(
     resolved config (``config.yaml`` artifact); ``parent_run_id`` nests the run in a sweep.
     ``figures_with``: the sweep's parent, when it is closed in this process (the basic
     launcher), which then waits for this run's figures: they draw while the next job trains.
-    With ``settings.train.checkpoint_every``, checkpoints go into ``checkpoint_dir``; when it
-    holds some already, the run they were made for goes on from them (``checkpoints``).
+    ``run_dir``: the job's output folder, tagged on the run; with
+    ``settings.train.checkpoint_every``, a run recorded for it already is taken over (the job
+    goes on from its checkpoints, which one of ``observers`` loads). ``observers`` are told
+    what the study does, in their order, each time before the MLflow record is written (so the
+    checkpoint of a trained arm is saved before the arm is recorded).
     """
     store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
+    store.close_dead_runs()  # runs whose process was killed outright: KILLED, not RUNNING
     tags = {**tags, "randomness": settings.randomness()}  # what the seed varies in this run
-    every = settings.train.checkpoint_every
-    checkpoints = Checkpoints(checkpoint_dir or Path("checkpoint"), every)
-    resume = checkpoints.run_id() if every else None
+    if run_dir is not None:
+        tags[store.RUN_DIR] = str(Path(run_dir).resolve())
+    adopt = None
+    if settings.train.checkpoint_every and run_dir is not None:
+        adopt = store.find_run(tags[store.RUN_DIR])
     top = store.run(
-        name, tags=tags, parent_run_id=parent_run_id, resume=resume, figures_with=figures_with
+        name, tags=tags, parent_run_id=parent_run_id, resume=adopt, figures_with=figures_with
     )
-    with contextlib.ExitStack() as stack:
-        with signals.held():  # the run is created and named in its checkpoint, or neither
-            run_id = stack.enter_context(top)
-            if not resume:
-                store.log_params(run_id, params)
-                store.log_text(run_id, config_yaml, "config.yaml")
-                checkpoints.save_run(run_id)
+    with top as run_id:
+        store.log_params(run_id, params)
+        store.log_text(run_id, config_yaml, "config.yaml")
         if settings.memorization:  # many models, one run (+experiment=memorization_scores)
             from pipeline.tracking.memorization import run_and_record
 
             return run_id, run_and_record(run_id, settings)
-        recorder = StudyRecorder(
+        recorder = MlflowRecorder(
             run_id,
             name=name,
             params=params,
             tags=tags,
             source=dataset_source(settings.data.name, settings.data.options),
             probe=asdict(settings.probe),
-            progress=settings.train.progress,
-            checkpoints=checkpoints,
-            resuming=bool(resume),
+            adopted=adopt is not None,
         )
-        result = run_study(settings, recorder)
+        result = run_study(settings, Observers(*observers, recorder))
         if result.comparison is not None:
             comparison = result.comparison
             store.log_metrics(run_id, {**comparison.metrics(), **comparison.timings()})
+            faults.point("comparison-logged")
         return run_id, result

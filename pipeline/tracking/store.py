@@ -21,6 +21,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from pipeline import numerics
+from pipeline.runtime import faults, owner
 from pipeline.tracking import outage, painter
 
 _PARAM_BATCH, _METRIC_BATCH = 100, 1000  # MLflow's most params / metrics per log_batch call
@@ -121,24 +122,29 @@ def run(
 ) -> Iterator[str]:
     """Start a run (a child of ``parent_run_id`` if given), yield its id, and end it honestly.
 
-    ``resume``: the id of an existing run to go on with (a job resumed from its checkpoint),
-    instead of starting a new one; it is RUNNING again until it ends.
+    ``resume``: the id of an existing run to go on with (a job run again after it was stopped),
+    instead of starting a new one; it is RUNNING again until it ends, and what it holds
+    already is not written twice (:func:`adopt`).
     ``figures_with``: a run still open (a study's, for its arm) that waits for this run's
     figures (``painter``) when it ends; otherwise this run waits for them itself.
     FINISHED on success; FAILED with the error as the ``error`` tag when an exception escapes;
     KILLED on Ctrl-C or SIGTERM (once ``signals.install()`` ran). The exception is re-raised.
+    Every run carries its owner (``pipeline.runtime.owner``): a run whose process was killed
+    outright is marked KILLED by the next run that finds it (:func:`close_dead_runs`).
     """
     client = MlflowClient()
     if resume:
         active = mlflow.start_run(run_id=resume, nested=True)
+        adopt(resume)
     else:
         active = mlflow.start_run(
             run_name=name,
-            tags={**numerics.tags(), **(tags or {})},
+            tags={**numerics.tags(), **owner.tags(), **(tags or {})},
             parent_run_id=parent_run_id,
             nested=True,
         )
     run_id = active.info.run_id
+    faults.point("run-created")
     try:
         yield run_id
         if figures_with:
@@ -160,7 +166,99 @@ def run(
             raise outage.lost(mlflow.get_tracking_uri(), err) from None
         raise
     else:
+        faults.point("run-ending")
         mlflow.end_run(status="FINISHED")
+        _adopted.pop(run_id, None)
+
+
+# Runs taken over from a stopped process (``run(resume=...)``): each metric's steps already
+# stored, so that a resumed run writes what is missing and nothing twice.
+_adopted: dict[str, dict[str, set[int]]] = {}
+
+
+def adopt(run_id: str) -> None:
+    """Go on recording ``run_id`` in this process: it becomes this process's, and from now on
+    each metric step, param and model it holds already is skipped, not written again.
+
+    Refused in one line while the process that owned the run still runs (two jobs in one
+    folder).
+    """
+    from pipeline.errors import TrackingError
+
+    client = MlflowClient()
+    stored = client.get_run(run_id)
+    if stored.info.status == "RUNNING" and owner.alive(stored.data.tags) and not _mine(stored):
+        raise TrackingError(
+            f"run {run_id} is still being recorded by process {stored.data.tags[owner.PID]} "
+            f"on {stored.data.tags[owner.HOST]}: wait for it to end, or give this job another "
+            "folder (hydra.run.dir=...)"
+        )
+    if "error" in stored.data.tags:  # it goes on: why it stopped no longer describes it
+        client.delete_tag(run_id, "error")
+    _adopted[run_id] = {
+        key: {m.step for m in client.get_metric_history(run_id, key)} for key in stored.data.metrics
+    }
+    set_tags(run_id, owner.tags())
+
+
+def _mine(stored) -> bool:
+    return stored.data.tags.get(owner.PID) == str(os.getpid())
+
+
+def adopted(run_id: str) -> bool:
+    """Whether ``run_id`` was taken over from a stopped process (and may hold records)."""
+    return run_id in _adopted
+
+
+def find_run(run_dir: str) -> str | None:
+    """The newest run recorded for the run folder ``run_dir`` (tag ``memlab.run_dir``)."""
+    found = _search(f"tags.`{RUN_DIR}` = '{_quoted(run_dir)}'", 100)
+    studies = [run for run in found if "arm" not in run.data.tags]  # an arm is never one
+    return studies[0].info.run_id if studies else None
+
+
+def find_child(parent_run_id: str, arm: str) -> str | None:
+    """The newest child of ``parent_run_id`` that records ``arm`` (tag ``arm``)."""
+    found = _search(
+        f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.arm = '{_quoted(arm)}'"
+    )
+    return found[0].info.run_id if found else None
+
+
+def close_dead_runs() -> list[str]:
+    """Mark KILLED every RUNNING run of this experiment whose owner process, on this host, is
+    gone (killed outright: it could not end its run); their ids."""
+    host = owner.tags()[owner.HOST]
+    closed = []
+    for stale in _search(
+        f"attributes.status = 'RUNNING' and tags.`{owner.HOST}` = '{_quoted(host)}'", 1000
+    ):
+        if owner.alive(stale.data.tags) is False:
+            run_id = stale.info.run_id
+            pid = stale.data.tags.get(owner.PID)
+            set_tags(run_id, {"error": f"its process ({pid} on {host}) ended without ending it"})
+            MlflowClient().set_terminated(run_id, "KILLED")
+            closed.append(run_id)
+    return closed
+
+
+RUN_DIR = "memlab.run_dir"  # the tag that names a run's output folder (where it checkpoints)
+
+
+def _search(filter_string: str, max_results: int = 1) -> list:
+    from mlflow.tracking.fluent import _get_experiment_id
+
+    return MlflowClient().search_runs(
+        [_get_experiment_id()],
+        filter_string=filter_string,
+        order_by=["attributes.start_time DESC"],
+        max_results=max_results,
+    )
+
+
+def _quoted(text: str) -> str:
+    """``text`` inside a single-quoted MLflow filter value."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _end(client: MlflowClient, run_id: str, status: str, error: str) -> None:
@@ -181,8 +279,23 @@ def _end(client: MlflowClient, run_id: str, status: str, error: str) -> None:
 
 
 def log_params(run_id: str, params: Mapping[str, str]) -> None:
-    """Log params in batches (never one call per value)."""
-    items = [Param(k, v[:6000]) for k, v in params.items()]
+    """Log params in batches (never one call per value); those an adopted run holds, not.
+
+    An adopted run made with other values is refused in one line: the job is not the one
+    that was stopped.
+    """
+    held = MlflowClient().get_run(run_id).data.params if run_id in _adopted else {}
+    other = [k for k, v in params.items() if k in held and held[k] != v[:6000]]
+    if other:
+        from pipeline.errors import TrackingError
+
+        key = other[0]
+        raise TrackingError(
+            f"this job's folder belongs to run {run_id}, made with other settings ({key}="
+            f"{held[key]}, not {params[key]}; {len(other)} differ): run it in another folder "
+            "(hydra.run.dir=...)"
+        )
+    items = [Param(k, v[:6000]) for k, v in params.items() if k not in held]
     client = MlflowClient()
     for i in range(0, len(items), _PARAM_BATCH):
         client.log_batch(run_id, params=items[i : i + _PARAM_BATCH], synchronous=True)
@@ -213,9 +326,16 @@ def _finite_metrics(metrics: Mapping[str, float], step: int) -> list[Metric]:
 
 
 def _write_metrics(run_id: str, items: list[Metric]) -> None:
+    """Write ``items``; in an adopted run, only the steps it does not hold yet."""
+    stored = _adopted.get(run_id)
+    if stored is not None:
+        items = [m for m in items if m.step not in stored.setdefault(m.key, set())]
     client = MlflowClient()
     for i in range(0, len(items), _METRIC_BATCH):
         client.log_batch(run_id, metrics=items[i : i + _METRIC_BATCH])
+        if stored is not None:
+            for m in items[i : i + _METRIC_BATCH]:
+                stored[m.key].add(m.step)
 
 
 @contextlib.contextmanager
@@ -247,7 +367,8 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
         nonlocal last
         pending.extend(_finite_metrics(metrics, epoch))
         if time.monotonic() - last >= every:
-            write()
+            if write():
+                faults.point("epochs-flushed")
             last = time.monotonic()
 
     try:
@@ -269,11 +390,7 @@ def epoch_metrics(run_id: str, every: float = 1.0) -> Iterator[Callable[[int, di
     else:
         while not write():  # Retry raises once the store has been away too long
             time.sleep(min(every, 1.0))
-
-
-def last_step(run_id: str, metric: str) -> int:
-    """The highest step of ``metric`` recorded in ``run_id`` (0 if none)."""
-    return max((m.step for m in MlflowClient().get_metric_history(run_id, metric)), default=0)
+        faults.point("epochs-flushed")
 
 
 def record_warnings(run_id: str, warnings: list[str]) -> None:

@@ -1,0 +1,147 @@
+"""A job killed outright (``kill -9``) at any point, then run again with the same command in the
+same folder, leaves the very record of a job that was never stopped: every epoch of every
+metric once, every final metric once, one model per arm, every figure, the same statuses, no
+second run (``pipeline.runtime.faults`` names the points; README "What a stopped run leaves").
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, store_uri
+from records import differences, snapshot
+
+pytestmark = pytest.mark.slow
+
+# The flagship, small: two arms of 6 epochs, a checkpoint every 2, every figure and the model.
+JOB = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[16]", "model.max_epochs=6",
+       "train.stop_at_fit=false", "train.progress=false", "train.checkpoint_every=2"]  # fmt: skip
+
+# (point, the how-manyth time it is reached): one place of each phase of a job.
+POINTS = [
+    ("run-created", 1),  # the study's run exists, nothing in it yet
+    ("run-created", 2),  # the probe arm's run exists, nothing in it yet
+    ("epochs-flushed", 1),  # the first epoch written, no checkpoint yet
+    ("epoch", 2),  # epoch 2 measured and held for the store, its checkpoint not yet saved
+    ("checkpoint-arrays-written", 1),  # between a checkpoint's arrays and its json
+    ("checkpoint-saved", 2),  # the checkpoint at epoch 4 saved, the store still at epoch 1
+    ("arm-metrics-logged", 1),  # the probe's final metrics stored, its model not yet
+    ("model-files-logged", 1),  # the probe's model uploaded, not yet marked READY
+    ("model-logged", 1),  # the probe's model logged, its figures still being drawn
+    ("run-created", 3),  # the control arm's run exists, the probe's figures not yet logged
+    ("arm-recorded", 2),  # both arms recorded, no comparison on the study's run yet
+    ("comparison-logged", 1),  # the comparison stored, the figures not yet all logged
+    ("figure-logged", 5),  # some figures logged, the rest not
+    ("run-ending", 3),  # every figure logged, the study's run not yet FINISHED
+]
+
+
+def job(
+    workdir: Path, *extra: str, kill_at: str | None = None, marker: str = ""
+) -> subprocess.Popen:
+    """``python -m pipeline JOB`` in ``workdir`` (its own store), folder ``workdir/job``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MEMLAB_KILL"))}
+    env |= {"PYTHONPATH": str(ROOT), "MEMLAB_TEST_MARKER": marker}
+    if kill_at:
+        env["MEMLAB_KILL_AT"] = kill_at
+    command = [sys.executable, "-m", "pipeline", *JOB, f"hydra.run.dir={workdir / 'job'}", *extra]
+    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def finished(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    _, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stderr
+
+
+def processes_marked(marker: str) -> list[int]:
+    """The processes (the job's, its figure workers', ...) whose environment holds ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if f"MEMLAB_TEST_MARKER={marker}".encode() in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The record of the job never stopped, and how long it took."""
+    workdir = tmp_path_factory.mktemp("whole")
+    start = time.monotonic()
+    code, stderr = finished(job(workdir))
+    assert code == 0, stderr
+    return snapshot(store_uri(workdir)), time.monotonic() - start
+
+
+def killed_then_resumed(workdir: Path, point: str) -> list[str]:
+    """Kill the job at ``point``, run it again; what its record then lacks or has twice."""
+    marker = uuid.uuid4().hex
+    code, stderr = finished(job(workdir, kill_at=point, marker=marker))
+    problems = (
+        [] if code == -signal.SIGKILL else [f"{point}: not killed there ({code}): {stderr[-500:]}"]
+    )
+    deadline = time.monotonic() + 5
+    while processes_marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left := processes_marked(marker):
+        problems.append(f"{point}: processes left 5 s after the kill: {left}")
+    code, stderr = finished(job(workdir))
+    if code != 0:
+        problems.append(f"{point}: the job run again failed: {stderr[-1000:]}")
+    return problems
+
+
+def test_a_job_killed_at_any_point_resumes_to_the_record_of_one_never_stopped(reference, tmp_path):
+    whole, _ = reference
+
+    def one(place: tuple[str, int]) -> list[str]:
+        point = f"{place[0]}@{place[1]}"
+        workdir = tmp_path / point.replace("@", "-")
+        workdir.mkdir()
+        problems = killed_then_resumed(workdir, point)
+        return problems or [
+            f"{point}: {d}" for d in differences(snapshot(store_uri(workdir)), whole)
+        ]
+
+    with ThreadPoolExecutor(2) as pool:  # two jobs at a time: the machine's two cores
+        problems = [line for found in pool.map(one, POINTS) for line in found]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_job_killed_at_a_random_moment_resumes_to_the_same_record(reference, tmp_path):
+    whole, seconds = reference
+    moment = random.uniform(1.0, seconds)
+    process = job(tmp_path)
+    try:
+        process.wait(timeout=moment)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    code, stderr = finished(job(tmp_path))
+    assert code == 0, stderr
+    assert differences(snapshot(store_uri(tmp_path)), whole) == [], f"killed at {moment:.1f} s"
+
+
+def test_without_checkpoints_a_killed_run_is_marked_killed_by_the_next(reference, tmp_path):
+    """No checkpoint to go on from: the job run again starts afresh, and the run left RUNNING
+    by the killed process is found and marked KILLED, not left RUNNING forever."""
+    code, _ = finished(job(tmp_path, "train.checkpoint_every=0", kill_at="epoch@3"))
+    assert code == -signal.SIGKILL
+    code, stderr = finished(job(tmp_path, "train.checkpoint_every=0"))
+    assert code == 0, stderr
+    runs = snapshot(store_uri(tmp_path))
+    statuses = sorted(run["status"] for entries in runs.values() for run in entries)
+    assert statuses == ["FINISHED"] * 3 + ["KILLED"] * 2  # the dead parent and its probe arm
