@@ -62,12 +62,3 @@ def test_hydra_is_imported_only_by_the_entry_point_and_the_sweep_callback():
     # overrides.py is the entry point's own check of its command line, before Hydra's
     entry = {"__main__.py", "overrides.py", "sweep.py", "launcher.py"}
     assert _importing("hydra") | _importing("omegaconf") <= entry
-
-
-def test_no_module_is_over_300_lines():
-    long = {
-        p.relative_to(PACKAGE).as_posix(): n
-        for p in _files()
-        if (n := len(p.read_text().splitlines())) > 300
-    }
-    assert not long
