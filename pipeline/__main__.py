@@ -158,6 +158,18 @@ def main(cfg: DictConfig) -> None:
         _close_parent(parent, "FAILED")
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    except Exception as err:  # a store or disk that failed (read-only, full, corrupt, refused)
+        import contextlib
+
+        from pipeline.tracking.store_faults import explain
+
+        fault = explain(err)
+        if fault is None:
+            raise  # a bug: it keeps its traceback
+        with contextlib.suppress(Exception):  # the broken store may not take the sweep's end
+            _close_parent(parent, "FAILED")
+        print(f"error: {fault}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt as err:
         _close_parent(parent, "KILLED")
         print(f"{err or 'interrupted'}: the run is marked KILLED in MLflow", file=sys.stderr)
@@ -204,11 +216,35 @@ def _close_parent(parent: str | None, status: str) -> None:
     end_sweep_early(parent, status)
 
 
+def _one_line_when_the_folder_cannot_be_written() -> None:
+    """Hydra saves the composed config into the job's output folder before ``main`` runs; a
+    full or read-only disk there would end in Hydra's traceback. Say it in one line."""
+    import hydra.core.utils
+
+    save = hydra.core.utils._save_config
+
+    def save_or_say(cfg, filename: str, output_dir: Path) -> None:
+        try:
+            save(cfg, filename, output_dir)
+        except OSError as err:
+            (Path(output_dir) / filename).unlink(missing_ok=True)  # nothing half-written
+            print(
+                f"error: cannot write {Path(output_dir) / filename} ({err.strerror}): the job's "
+                "output folder needs room and write access; free space there or choose another "
+                "(hydra.run.dir=...)",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+
+    hydra.core.utils._save_config = save_or_say
+
+
 if __name__ == "__main__":
     from pipeline.overrides import exit_on_typo
     from pipeline.runtime.quick_exit import leave
 
     exit_on_typo(sys.argv[1:])  # one line for a typo, before Hydra's own many
+    _one_line_when_the_folder_cannot_be_written()
     try:
         main()
     except SystemExit as stop:

@@ -22,4 +22,5 @@ class DivergenceError(MemlabError):
 
 
 class TrackingError(MemlabError):
-    """The MLflow store cannot be used: an unknown URI, or a server that does not answer."""
+    """The MLflow store cannot be used: an unknown URI, a server that does not answer or refuses
+    the user, a store that is read-only, full or corrupt (``tracking.store_faults``)."""

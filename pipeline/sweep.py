@@ -125,7 +125,16 @@ class SweepParent(Callback):
             **metadata.git_tags(),
         }
         name = f"{experiment}-sweep-{config.model.name}"
-        parent = parents.start_detached_run(name, tags)
+        try:
+            parent = parents.start_detached_run(name, tags)
+        except Exception as err:  # a store that refuses the run (403) or is full: one line
+            from pipeline.tracking.store_faults import explain
+
+            fault = explain(err)
+            if fault is None:
+                raise
+            print(f"error: {fault}", file=sys.stderr)
+            sys.exit(1)
         os.environ[PARENT_ENV] = parent
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

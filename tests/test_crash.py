@@ -28,6 +28,7 @@ JOB = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[16]", "model.ma
 
 # (point, the how-manyth time it is reached): one place of each phase of a job.
 POINTS = [
+    ("store-half-made", 1),  # a new store's tables made, not yet in place
     ("run-created", 1),  # the study's run exists, nothing in it yet
     ("run-created", 2),  # the probe arm's run exists, nothing in it yet
     ("epochs-flushed", 1),  # the first epoch written, no checkpoint yet
@@ -101,6 +102,8 @@ def killed_then_resumed(workdir: Path, point: str) -> list[str]:
     code, stderr = finished(job(workdir))
     if code != 0:
         problems.append(f"{point}: the job run again failed: {stderr[-1000:]}")
+    if left := [p.name for p in workdir.rglob("*") if ".tmp" in p.name or "creating" in p.name]:
+        problems.append(f"{point}: temporary files left: {left}")
     return problems
 
 

@@ -100,6 +100,12 @@ class Retry:
             with quick_http():
                 write()
         except Exception as err:
+            from pipeline.tracking.store_faults import lasting
+
+            fault = lasting(err)  # a full disk or a read-only store: waiting does not cure it
+            if fault is not None:
+                path = spill(self.run_id, metrics)
+                raise TrackingError(f"{fault} ({len(metrics)} metrics saved in {path})") from None
             self.down_since = self.down_since or time.monotonic()
             if time.monotonic() - self.down_since > self.patience:
                 give_up(self.run_id, metrics, self.patience, err)

@@ -37,12 +37,21 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
 
     Returns the experiment id. MLflow's own INFO chatter (creating tables, creating the
     experiment) is silenced so that the screen shows only the run's summary or its error.
+    A store that cannot be used (a server that does not answer or refuses the user; a SQLite
+    file that is read-only, full or corrupt) raises ``TrackingError`` in seconds
+    (``store_faults``). A new SQLite store is made by one process at a time: the tables, the
+    experiment and its tag are made under a lock on the store's folder, so that a parallel
+    sweep's jobs do not race in MLflow's table creation.
     """
     from mlflow.exceptions import MlflowException
 
     from pipeline.errors import TrackingError
+    from pipeline.tracking import store_faults
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow logs every database error it raises at ERROR with its traceback (and each of its
+    # retries at WARNING); the error itself is raised anyway and told in one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     # An http store prints "View run ... at: URL" lines at every run end; the summary says it.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if tracking_uri:
@@ -51,17 +60,26 @@ def configure(tracking_uri: str | None, experiment_name: str) -> str:
     _check_server(uri)
     outage.configure_http(uri)
     try:
-        experiment = mlflow.set_experiment(experiment_name)
-        experiment_id = experiment.experiment_id
-        if experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:  # see EXPERIMENT_KIND
-            MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
-    except MlflowException as err:
+        store_faults.precheck(uri)  # before MLflow retries a file it cannot open for 100 s
+        with store_faults.initialising(uri):
+            _sqlite_wal(uri)
+            experiment = mlflow.set_experiment(experiment_name)
+            experiment_id = experiment.experiment_id
+            if experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:  # see EXPERIMENT_KIND
+                MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+    except TrackingError:
+        raise
+    except Exception as err:
+        fault = store_faults.explain(err, uri)
+        if fault is not None:
+            raise fault from None
+        if not isinstance(err, MlflowException):
+            raise
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
         raise TrackingError(
             f"MLflow cannot use the store {uri!r} (mlflow.tracking_uri or MLFLOW_TRACKING_URI): "
             f"{first}"
         ) from None
-    _sqlite_wal(uri)
     return experiment_id
 
 

@@ -1,0 +1,289 @@
+"""Store faults end in one line, fast: a read-only, full or corrupt SQLite store, a refused user,
+and many processes making a new store at once (``pipeline.tracking.store_faults``).
+
+Root ignores file permissions, so read-only and full disks are real tmpfs mounts (skipped when
+mounting is not allowed; CI runs as root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+
+from pipeline.tracking import store_faults
+
+TINY = ["model.max_epochs=2", "model.hidden_layer_sizes=[8]", "train.progress=false"]
+QUICK = 30  # seconds: a fault is told at once (the run's imports take most of it on a busy CI)
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, *options: str) -> Iterator[Path]:
+    """A tmpfs mounted on ``folder`` for the block (skips the test if it cannot be mounted)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join(options) or "defaults", "tmpfs", str(folder)],
+        capture_output=True,
+    )
+    if os.geteuid() != 0 or mounted.returncode != 0:
+        pytest.skip("needs root to mount a tmpfs (CI runs as root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _remount_read_only(folder: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+
+def _runs(db: Path) -> dict[str, str]:
+    """run id -> status in the SQLite store ``db``, read without writing."""
+    with contextlib.closing(
+        sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)
+    ) as connection:
+        return dict(connection.execute("SELECT run_uuid, status FROM runs").fetchall())
+
+
+def _one_line(done: subprocess.CompletedProcess, *words: str) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-3000:]
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+# ------------------------------------------------------------------ the classifier (fast)
+def _wrapped(text: str) -> Exception:
+    """A sqlite3 error as MLflow raises it: inside SQLAlchemy's, inside an MlflowException."""
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+
+    try:
+        try:
+            try:
+                raise sqlite3.OperationalError(text)
+            except sqlite3.Error as orig:
+                raise sqlalchemy.exc.OperationalError("INSERT ...", {}, orig) from orig
+        except sqlalchemy.exc.OperationalError as err:
+            raise MlflowException(f"(sqlite3.OperationalError) {text}") from err
+    except MlflowException as err:
+        return err
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("database or disk is full", ["/s/mlflow.db", "is full", "free some space"]),
+        ("attempt to write a readonly database", ["/s/mlflow.db", "read-only", "point"]),
+        ("database disk image is malformed", ["/s/mlflow.db", "corrupt", ".recover"]),
+        ("database is locked", ["/s/mlflow.db", "locked"]),
+    ],
+)
+def test_database_errors_become_one_line_naming_the_store(text, words):
+    fault = store_faults.explain(_wrapped(text), "sqlite:////s/mlflow.db")
+    assert fault is not None and "\n" not in str(fault)
+    for word in words:
+        assert word in str(fault)
+
+
+def test_a_locked_store_is_waited_for_but_a_full_one_is_not():
+    assert store_faults.lasting(_wrapped("database is locked"), "sqlite:////s/x.db") is None
+    assert store_faults.lasting(_wrapped("database or disk is full"), "sqlite:////s/x.db")
+
+
+def test_epoch_writes_to_a_full_store_fail_at_once_and_keep_their_metrics(tmp_path):
+    """A full disk is no outage: the writer that waits out a server that went away must not
+    wait its patience (120 s) for a disk to empty, but fail in one line, the metrics saved."""
+    import time
+
+    from mlflow.entities import Metric
+
+    from pipeline.errors import TrackingError
+    from pipeline.tracking import outage
+
+    outage.spill_into(tmp_path)
+    metrics = [Metric("train_loss", 0.5, 0, 1)]
+
+    def full():
+        raise _wrapped("database or disk is full")
+
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match="is full") as raised:
+        outage.write_patiently(full, "run1", metrics)
+    assert time.monotonic() - started < 1
+    saved = tmp_path / "unrecorded_metrics_run1.jsonl"
+    assert str(saved) in str(raised.value) and '"train_loss"' in saved.read_text()
+    waited = []
+    locked = iter([_wrapped("database is locked")])
+
+    def locked_once():  # another writer holds the store a moment: worth a retry
+        waited.append(1)
+        error = next(locked, None)
+        if error:
+            raise error
+
+    outage.write_patiently(locked_once, "run1", metrics)
+    assert len(waited) == 2
+
+
+def test_os_errors_name_the_file_and_the_fix():
+    full = OSError(errno.ENOSPC, "No space left on device", "/out/checkpoint.npz")
+    assert "cannot write /out/checkpoint.npz (no space left" in str(store_faults.explain(full))
+    read_only = OSError(errno.EROFS, "Read-only file system", "/out/x")
+    assert "read-only file system" in str(store_faults.explain(read_only))
+    assert store_faults.explain(FileNotFoundError(errno.ENOENT, "gone", "/x")) is None
+
+
+def test_a_refused_user_gets_one_line_and_a_bug_keeps_its_traceback(monkeypatch):
+    from mlflow.exceptions import RestException
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ada")
+    refused = RestException({"error_code": "PERMISSION_DENIED", "message": "Permission denied"})
+    fault = str(store_faults.explain(refused, "http://team:5000"))
+    assert "http://team:5000" in fault and "'ada'" in fault and "EDIT permission" in fault
+    assert store_faults.explain(ValueError("a bug"), "sqlite:////s/x.db") is None
+
+
+def test_a_run_left_open_is_named_as_not_marked_failed(monkeypatch):
+    monkeypatch.setattr(store_faults, "_unended_run", lambda: "abc123")
+    fault = str(store_faults.explain(_wrapped("database or disk is full"), "sqlite:////s/x.db"))
+    assert "The run abc123 could not be marked FAILED" in fault and "KILLED" in fault
+
+
+# ------------------------------------------------------------------ precheck on real mounts
+def test_precheck_refuses_a_read_only_mount_and_a_full_disk_at_once(tmp_path):
+    with tmpfs(tmp_path / "ro", "ro") as folder:
+        with pytest.raises(store_faults.TrackingError, match="read-only mount"):
+            store_faults.precheck(f"sqlite:///{folder}/new/mlflow.db")
+        assert not (folder / "new").exists()
+    with tmpfs(tmp_path / "full", "size=16k") as folder:
+        (folder / "filler").write_bytes(b"\0" * (16 * 1024 - 4096))
+        with pytest.raises(store_faults.TrackingError, match="is full"):
+            store_faults.precheck(f"sqlite:///{folder}/mlflow.db")
+
+
+# ------------------------------------------------------------------ end to end (slow)
+@pytest.fixture(scope="module")
+def good_store(tmp_path_factory) -> Path:
+    """A store holding one finished run (its artifacts beside it, outside any small mount)."""
+    folder = tmp_path_factory.mktemp("good")
+    done = run_cli(folder, *TINY, f"mlflow.tracking_uri=sqlite:///{folder / 'mlflow.db'}")
+    assert done.returncode == 0, done.stderr
+    with contextlib.closing(sqlite3.connect(folder / "mlflow.db")) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in mlflow.db
+    return folder / "mlflow.db"
+
+
+def _timed(workdir: Path, uri: str, *extra: str) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    done = run_cli(workdir, *TINY, f"mlflow.tracking_uri={uri}", *extra, timeout=300)
+    return done, time.monotonic() - start
+
+
+@pytest.mark.slow
+def test_a_new_store_on_a_read_only_mount_is_one_line_without_retries(tmp_path):
+    with tmpfs(tmp_path / "ro", "ro") as folder:
+        done, seconds = _timed(tmp_path, f"sqlite:///{folder}/store/mlflow.db")
+    _one_line(done, f"{folder}/store/mlflow.db", "read-only")
+    assert seconds < QUICK
+
+
+@pytest.mark.slow
+def test_an_existing_store_made_read_only_is_one_line_and_kept(tmp_path, good_store):
+    with tmpfs(tmp_path / "ro") as folder:
+        shutil.copy(good_store, folder / "mlflow.db")
+        _remount_read_only(folder)
+        done, seconds = _timed(tmp_path, f"sqlite:///{folder}/mlflow.db")
+        _one_line(done, f"{folder}/mlflow.db", "read-only")
+        assert seconds < QUICK
+        assert list(_runs(folder / "mlflow.db").values()) == ["FINISHED"]
+        assert sorted(p.name for p in folder.iterdir()) == ["mlflow.db"]  # nothing left behind
+
+
+@pytest.mark.slow
+def test_a_truncated_store_is_one_line_and_left_as_it_is(tmp_path, good_store):
+    db = tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    data = good_store.read_bytes()
+    db.write_bytes(data[: len(data) // 2])
+    done, seconds = _timed(tmp_path, f"sqlite:///{db}")
+    _one_line(done, str(db), "corrupt", ".recover")
+    assert seconds < QUICK
+    assert db.read_bytes() == data[: len(data) // 2]
+
+
+@pytest.mark.slow
+def test_a_store_whose_disk_fills_during_the_run_is_one_line_and_keeps_what_it_had(
+    tmp_path, good_store
+):
+    size = good_store.stat().st_size
+    room = 4096 * ((size + 4095) // 4096) + 96 * 1024  # the store fits, the run's params do not
+    with tmpfs(tmp_path / "full", f"size={room}") as folder:
+        shutil.copy(good_store, folder / "mlflow.db")
+        done, seconds = _timed(tmp_path, f"sqlite:///{folder}/mlflow.db")
+        _one_line(done, f"{folder}/mlflow.db", "is full")
+        assert seconds < QUICK
+        statuses = _runs(folder / "mlflow.db")
+        assert "FINISHED" in statuses.values()  # what was recorded before is kept
+        assert "RUNNING" not in statuses.values() or "could not be marked FAILED" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [8, 16])
+def test_many_processes_make_a_new_store_at_once(tmp_path, jobs):
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    code = f"from pipeline.tracking import store; print(store.configure({uri!r}, 'memlab'))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PYTHONPATH"] = str(ROOT)
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(jobs)
+    ]
+    answers = [p.communicate(timeout=300) for p in started]
+    failed = [err for p, (_, err) in zip(started, answers, strict=True) if p.returncode]
+    assert not failed, failed[0][-2000:]
+    assert len({out.strip() for out, _ in answers}) == 1  # one experiment, the same for all
+    assert sorted(p.name for p in (tmp_path / "new").iterdir() if "lock" in p.name) == []
+
+
+@pytest.mark.slow
+def test_an_output_folder_on_a_full_disk_is_one_line_with_nothing_half_written(tmp_path):
+    """Full before Hydra saves the config, or full when the first checkpoint is written."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tmpfs(tmp_path / "out", "size=64k") as folder:
+        filler = folder / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as out:
+            while True:  # until the disk is full
+                out.write(b"\0" * 4096)
+                out.flush()
+        done, seconds = _timed(tmp_path, uri, f"hydra.run.dir={folder}/none")
+        _one_line(done, f"{folder}/none/.hydra/config.yaml", "No space left")
+        assert seconds < QUICK and not (folder / "none" / ".hydra" / "config.yaml").exists()
+        filler.unlink()
+        wide = ["model.hidden_layer_sizes=[256]", "train.checkpoint_every=1"]
+        done, seconds = _timed(tmp_path, uri, f"hydra.run.dir={folder}/ckpt", *wide)
+        _one_line(done, "cannot write the checkpoint", f"{folder}/ckpt/checkpoint")
+        assert seconds < QUICK
+        assert [p.name for p in folder.rglob("*.tmp")] == []
+    with contextlib.closing(
+        sqlite3.connect(f"file:{tmp_path / 'mlflow.db'}?mode=ro", uri=True)
+    ) as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("FAILED",)]
