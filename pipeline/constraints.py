@@ -1,9 +1,11 @@
 """What a setting may be: small declarative constraints and the one function that checks them.
 
 Modelled on scikit-learn's ``_parameter_constraints``: each setting names its constraint once,
-in a table (``pipeline.settings.CONSTRAINTS``, which takes the models' own table from
-``pipeline.models.base``), and ``check`` turns a value that breaks it into a one-line
-``ConfigError`` naming the config key. Nothing here knows a particular setting.
+in a table (``pipeline.settings.CONSTRAINTS``), and ``check`` turns a value that breaks it into
+a one-line ``ConfigError`` naming the config key. Nothing here knows a particular setting.
+The models' hyper-parameters are not here: the estimators keep scikit-learn's own table
+(``pipeline.models.base.MLPBase._parameter_constraints``), and the settings translate its
+errors into config keys.
 """
 
 from __future__ import annotations

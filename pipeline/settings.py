@@ -1,10 +1,13 @@
 """Typed, validated settings, made once from the composed configuration (a plain dict).
 
 The Hydra entry point and the DVC stages turn their config into these dataclasses; nothing
-deeper reads the configuration. ``CONSTRAINTS`` is the one table of what every key may be
-(the model's keys come from ``pipeline.models.base.HYPERPARAMETERS``); each value is checked
-once, when the settings are made, and an invalid one is a one-line ``ConfigError`` naming the
-key. Defaults live in ``conf/``; a section here expects every key ``conf/`` gives it.
+deeper reads the configuration. ``CONSTRAINTS`` is the one table of what every key may be,
+but for the model's hyper-parameters: those are the estimators' own table
+(``MLPBase._parameter_constraints``, scikit-learn's vocabulary), checked through the chosen
+estimator. Each value is checked once, when the settings are made, and an invalid one is a
+one-line ``ConfigError`` naming the key: this is the edge where scikit-learn's
+``InvalidParameterError`` for ``learning_rate`` becomes one about ``model.learning_rate``.
+Defaults live in ``conf/``; a section here expects every key ``conf/`` gives it.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from sklearn.utils._param_validation import InvalidParameterError
+
 from pipeline.constraints import Choice, Flag, ListOf, Number, Optional, Text, check_all
 from pipeline.data.datasets import DATASETS, check_data
 from pipeline.data.split import check_fractions
 from pipeline.errors import ConfigError
-from pipeline.models import MODELS, build_model
-from pipeline.models.base import HYPERPARAMETERS
+from pipeline.models import MODELS, model_classes
+from pipeline.models.base import MLPBase
 from pipeline.numerics import NumericsSettings
 from pipeline.study.noise import NOISE_KINDS
 from pipeline.study.probes import FRACTION, INPUT_KINDS, LABEL_MODES
@@ -29,9 +34,7 @@ CONSTRAINTS = {
     "split.val": Number(low=0, high=1, low_open=True, high_open=True),
     "split.test": Number(low=0, high=1, low_open=True, high_open=True),
     "split.seed": Optional(Number(low=0, integer=True)),  # null: the split follows ``seed``
-    "model.name": Choice(MODELS),
-    **{f"model.{key}": c for key, c in HYPERPARAMETERS.items() if key != "random_state"},
-    "model.learning_rate": Optional(HYPERPARAMETERS["learning_rate"]),  # null: by the loss
+    "model.name": Choice(MODELS),  # the other model.* keys: MODEL_KEYS
     "train.fit_threshold": Number(low=0, high=1, low_open=True),
     "train.stop_at_fit": Flag(),
     "train.progress": Choice(("auto", True, False)),
@@ -49,6 +52,9 @@ CONSTRAINTS = {
     "memorization.n_models": Number(low=2, integer=True),
     "memorization.subset": Number(low=0, high=1, low_open=True, high_open=True),
 }
+# The model's hyper-parameters (but the seed, which is ``seed``): checked by the estimator that
+# model.name picks (``ModelSettings.from_config``). model.learning_rate may also be null.
+MODEL_KEYS = tuple(f"model.{k}" for k in MLPBase._parameter_constraints if k != "random_state")
 # model.learning_rate: null picks the step size that suits the cost: 3.0 is Nielsen's (and the
 # videos') rate for sigmoid outputs with the quadratic cost, whose gradients are small; with
 # softmax cross-entropy such a step kills a ReLU network at once, and 0.1 is a safe default.
@@ -77,12 +83,25 @@ def validate(section: dict, prefix: str) -> None:
         section = {"name": section.get("name")}
     flat = _flat(section, prefix)
     for key in flat:
-        if key not in CONSTRAINTS:
-            known = ", ".join(k for k in CONSTRAINTS if k.startswith(prefix))
+        if key not in CONSTRAINTS and key not in MODEL_KEYS:
+            known = ", ".join(k for k in (*CONSTRAINTS, *MODEL_KEYS) if k.startswith(prefix))
             raise ConfigError(f"{key} is not a setting (there are: {known})")
-    if prefix == "model.":  # the estimator checks its own (``MLPBase._validate_params``)
-        flat = {"model.name": flat.get("model.name")}
-    check_all(CONSTRAINTS, flat)
+    check_all(CONSTRAINTS, flat)  # the model's keys: ``check_model_parameters``
+
+
+def check_model_parameters(name: str, params: dict[str, Any]) -> None:
+    """Check each hyper-parameter with the estimator ``name`` (``model.name``) picks.
+
+    The estimator's own table decides (``check_parameter``); its ``InvalidParameterError``,
+    which names the parameter, becomes a ``ConfigError`` naming the config key.
+    """
+    estimator = model_classes()[name]
+    for key, value in params.items():
+        try:
+            estimator.check_parameter(key, value)
+        except InvalidParameterError as err:
+            message = f"model.{key}: {value!r} is not allowed for model={name} ({err})"
+            raise ConfigError(message) from None
 
 
 def _checked(section: dict, prefix: str) -> dict:
@@ -114,9 +133,8 @@ class ModelSettings:
         validate(section, "model.")
         if section.get("learning_rate") is None:
             section["learning_rate"] = DEFAULT_LEARNING_RATE.get(section.get("loss"), 0.1)
-        # The model's own checks, with its own messages (MLPClassifier trains no "mse").
-        params = {k: v for k, v in section.items() if k != "name"}
-        build_model(section["name"], params, random_state=0)._validate_params()
+        # The model's own checks (MLPClassifier trains no "mse"), reported by config key.
+        check_model_parameters(section["name"], {k: v for k, v in section.items() if k != "name"})
         section["hidden_layer_sizes"] = tuple(section["hidden_layer_sizes"])
         for key in ("learning_rate", "momentum", "weight_decay"):
             section[key] = float(section[key])

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
 
 from pipeline.errors import ConfigError, DivergenceError
 from pipeline.models.numpy_mlp import NumpyMLP
+from pipeline.settings import ModelSettings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tiny_problem(seed=0, n=7, n_features=6, n_classes=3):
@@ -187,19 +195,51 @@ def test_huge_learning_rate_diverges_with_a_clear_error(kwargs):
         model.fit(X, y)
 
 
-@pytest.mark.parametrize(
-    "kwargs, key",
-    [
-        (dict(activation="softsign"), "model.activation"),
-        (dict(loss="hinge"), "model.loss"),
-        (dict(learning_rate=-1.0), "model.learning_rate"),
-        (dict(hidden_layer_sizes=(16, 0)), "model.hidden_layer_sizes"),
-        (dict(momentum=1.0), "model.momentum"),
-        (dict(batch_size=0), "model.batch_size"),
-        (dict(dtype="float16"), "model.dtype"),
-    ],
-)
-def test_invalid_parameters_name_the_key(kwargs, key):
+INVALID = [
+    (dict(activation="softsign"), "activation"),
+    (dict(loss="hinge"), "loss"),
+    (dict(learning_rate=-1.0), "learning_rate"),
+    (dict(learning_rate=float("nan")), "learning_rate"),
+    (dict(hidden_layer_sizes=(16, 0)), "hidden_layer_sizes"),
+    (dict(hidden_layer_sizes=()), "hidden_layer_sizes"),
+    (dict(momentum=1.0), "momentum"),
+    (dict(weight_decay=float("inf")), "weight_decay"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(max_epochs=2.5), "max_epochs"),
+    (dict(dtype="float16"), "dtype"),
+]
+
+
+@pytest.mark.parametrize("kwargs, name", INVALID)
+def test_invalid_parameters_raise_sklearns_error_naming_the_parameter(kwargs, name):
+    # The estimator speaks scikit-learn, not the config: no "model." key in its message.
     X, y = _tiny_problem()
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    with pytest.raises(InvalidParameterError, match=f"^The '{name}' parameter of NumpyMLP"):
         NumpyMLP(**kwargs).fit(X, y)
+
+
+@pytest.mark.parametrize("kwargs, name", INVALID)
+def test_the_settings_name_the_config_key(kwargs, name):
+    # The settings edge, before any data is loaded: the same table, the config's key.
+    conf = yaml.safe_load((ROOT / "conf" / "model" / "numpy_mlp.yaml").read_text())
+    with pytest.raises(ConfigError, match=rf"^model\.{name}: .* for model=numpy_mlp") as info:
+        ModelSettings.from_config({**conf, **kwargs})
+    assert "\n" not in str(info.value)
+
+
+def test_unfitted_model_raises_not_fitted_error():
+    X, _ = _tiny_problem()
+    for method in ("predict", "predict_proba"):
+        with pytest.raises(NotFittedError):
+            getattr(NumpyMLP(), method)(X)
+
+
+def test_input_validation_neither_copies_nor_casts():
+    # scikit-learn's validate_data passes numeric arrays as they are; each mini-batch is cast
+    # to the model's dtype (see test_a_float64_model_trains_the_same_on_float32_data).
+    X, y = _tiny_problem(n=30)
+    X32 = X.astype(np.float32)
+    model = NumpyMLP((8,), dtype="float64", max_epochs=1).fit(X32, y)
+    assert model._validated(X32) is X32
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X32[:, :-1])

@@ -9,6 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import log_loss
 from sklearn.neural_network import MLPClassifier
+from sklearn.utils._param_validation import InvalidParameterError
 
 from pipeline.errors import ConfigError, DivergenceError
 from pipeline.models.numpy_mlp import NumpyMLP
@@ -181,7 +182,8 @@ def test_huge_learning_rate_diverges_with_a_clear_error(activation):
         model.fit(X, y)
 
 
-def test_mse_is_refused_in_one_line_before_any_data():
+@pytest.mark.parametrize("loss", ["mse", "squared"])
+def test_quadratic_costs_are_refused_in_one_line_before_any_data(loss):
     from pathlib import Path
 
     import yaml
@@ -190,28 +192,35 @@ def test_mse_is_refused_in_one_line_before_any_data():
 
     conf = Path(__file__).resolve().parents[1] / "conf" / "model" / "sklearn_mlp.yaml"
     with pytest.raises(ConfigError) as info:  # the settings, made before any data is loaded
-        ModelSettings.from_config({**yaml.safe_load(conf.read_text()), "loss": "mse"})
+        ModelSettings.from_config({**yaml.safe_load(conf.read_text()), "loss": loss})
     message = str(info.value)
-    assert message.startswith("model.loss: 'mse' is not available for sklearn_mlp")
-    assert "model=numpy_mlp" in message and "\n" not in message
+    assert message.startswith(f"model.loss: '{loss}' is not allowed for model=sklearn_mlp")
+    assert "'cross_entropy'" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
-    "kwargs, key",
+    "kwargs, name",
     [
-        (dict(activation="softsign"), "model.activation"),
-        (dict(loss="hinge"), "model.loss"),
-        (dict(learning_rate=0.0), "model.learning_rate"),
-        (dict(momentum=1.0), "model.momentum"),
-        (dict(weight_decay=-1.0), "model.weight_decay"),
-        (dict(batch_size=0), "model.batch_size"),
-        (dict(dtype="float16"), "model.dtype"),
+        (dict(activation="softsign"), "activation"),
+        (dict(loss="hinge"), "loss"),
+        (dict(loss="mse"), "loss"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(momentum=1.0), "momentum"),
+        (dict(weight_decay=-1.0), "weight_decay"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(dtype="float16"), "dtype"),
     ],
 )
-def test_invalid_parameters_name_the_key(kwargs, key):
+def test_invalid_parameters_raise_sklearns_error_naming_the_parameter(kwargs, name):
     X, y = _subset(20)
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    with pytest.raises(InvalidParameterError, match=f"^The '{name}' parameter of SklearnMLP"):
         SklearnMLP(**{**CE, **kwargs}).fit(X, y)
+
+
+def test_one_class_is_refused_with_a_clear_error():
+    X, _ = _subset(5)
+    with pytest.raises(ValueError, match=r"two classes to train; got one class, \[0\]"):
+        SklearnMLP(**CE).fit(X, np.zeros(5, dtype=int))
 
 
 def test_loss_and_predict_agree_with_loss_value_and_predict():

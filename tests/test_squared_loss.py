@@ -52,3 +52,35 @@ def test_a_wide_network_interpolates_random_labels():
     ).fit(X, y)  # fmt: skip
     assert model.score(X, y) == 1.0
     assert model.loss_value(X, y) < 0.05
+
+
+def test_predict_proba_is_the_softmax_of_the_outputs_and_predict_unchanged():
+    # Linear outputs are any real numbers: read through a softmax, rows are probabilities.
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0, 1, (60, 10)), rng.integers(0, 4, 60)
+    for dtype in ("float32", "float64"):
+        model = NumpyMLP(
+            (16,), activation="relu", loss="squared", learning_rate=0.05, max_epochs=5,
+            dtype=dtype,
+        ).fit(X, y)  # fmt: skip
+        proba = model.predict_proba(X)
+        assert proba.dtype == np.dtype(dtype)
+        assert ((proba >= 0) & (proba <= 1)).all()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+        output, _ = model._outputs(X)  # the raw linear outputs
+        expected = np.exp(output - output.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+        predicted = model.classes_[output.argmax(axis=1)]  # the largest raw output
+        np.testing.assert_array_equal(model.predict(X), predicted)
+        np.testing.assert_array_equal(model.loss_and_predict(X, y)[1], predicted)
+
+
+def test_epoch_label_proba_is_predict_proba_of_the_label_before_the_update():
+    rng = np.random.default_rng(1)
+    X, y = rng.uniform(0, 1, (30, 6)), rng.integers(0, 3, 30)
+    model = NumpyMLP((8,), loss="squared", learning_rate=0.05, batch_size=30, dtype="float64")
+    model._initialize(X, y, np.arange(3))
+    before = model.predict_proba(X)[np.arange(30), y]
+    model.partial_fit(X, y)  # one batch: every example scored with the initial weights
+    np.testing.assert_allclose(model.epoch_label_proba_, before, rtol=1e-12)
+    assert ((model.epoch_label_proba_ > 0) & (model.epoch_label_proba_ < 1)).all()

@@ -2,40 +2,42 @@
 
 ``MLPBase`` is to ``NumpyMLP`` and ``SklearnMLP`` what scikit-learn's ``BaseMultilayerPerceptron``
 is to ``MLPClassifier``: the hyper-parameters and their constraints (one table,
-``HYPERPARAMETERS``), the seeded initial weights and batch order, one ``partial_fit`` = one
+``_parameter_constraints``, in scikit-learn's own vocabulary and checked by its own
+machinery), the input checks every scikit-learn estimator makes (``validate_data``,
+``check_is_fitted``), the seeded initial weights and batch order, one ``partial_fit`` = one
 epoch with the divergence guard and its message, and ``from_weights`` to rebuild a fitted model
 from saved arrays. A subclass supplies only the arithmetic: ``_start`` (take the initial
 weights), ``_train_epoch`` (one pass of mini-batch SGD, returning each example's running
-correctness and label probability), scoring, and ``_restore`` (take saved
-weights).
+correctness and label probability), scoring, and ``_restore`` (take saved weights).
+
+The estimators speak scikit-learn, not the configuration: a bad value raises scikit-learn's
+``InvalidParameterError`` naming the parameter, a model used before ``fit`` its
+``NotFittedError``. Only the settings (``pipeline.settings``) translate these into config
+keys such as ``model.learning_rate``.
 """
 
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pipeline.constraints import Choice, ListOf, Number, check_all
 from pipeline.errors import DivergenceError
 from pipeline.models.layers import ACTIVATIONS, OUTPUTS, init_layers
 
 DTYPES = ("float32", "float64")
 
-# Every hyper-parameter's allowed values (the config keys are ``model.<name>``).
-HYPERPARAMETERS = {
-    "hidden_layer_sizes": ListOf(Number(low=1, integer=True), non_empty=True),
-    "activation": Choice(tuple(ACTIVATIONS)),
-    "loss": Choice(tuple(OUTPUTS)),
-    "learning_rate": Number(low=0, low_open=True),
-    "momentum": Number(low=0, high=1, high_open=True),
-    "weight_decay": Number(low=0),
-    "batch_size": Number(low=1, integer=True),
-    "max_epochs": Number(low=1, integer=True),
-    "dtype": Choice(DTYPES),
-    "random_state": Number(low=0, integer=True),
-}
+_WIDTH = Interval(Integral, 1, None, closed="left")  # a hidden layer's number of units
 
 
 class MLPBase(ClassifierMixin, BaseEstimator):
@@ -47,9 +49,11 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         Width of each hidden layer; ``(16, 16)`` is the video network.
     activation : {"sigmoid", "relu", "tanh"}
         Hidden-layer activation.
-    loss : {"mse", "cross_entropy"}
+    loss : {"mse", "cross_entropy", "squared"}
         ``mse`` pairs sigmoid outputs with the quadratic cost; ``cross_entropy`` pairs softmax
-        outputs with the negative log-likelihood.
+        outputs with the negative log-likelihood; ``squared`` leaves the outputs linear and
+        takes Belkin et al.'s (2019) squared error to the one-hot label (``predict_proba``
+        reads them through a softmax; training never does).
     learning_rate : float
         SGD step size (> 0).
     momentum : float
@@ -76,10 +80,29 @@ class MLPBase(ClassifierMixin, BaseEstimator):
     epoch_correct_ : ndarray of bool, shape (n_samples,)
         Which examples the last epoch classified correctly, in input order.
     epoch_label_proba_ : ndarray of shape (n_samples,)
-        The probability the last epoch gave each example's (trained-on) label, in input order.
+        The probability the last epoch gave each example's (trained-on) label, in input order
+        (the same reading of the outputs as ``predict_proba``).
+    n_features_in_ : int
+        Input width, checked on every later call (``validate_data``).
     n_iter_ : int
         Epochs trained; ``t_`` counts SGD steps.
     """
+
+    # Every hyper-parameter's allowed values, in the vocabulary of scikit-learn's own
+    # estimators: the one table. The settings check each config key ``model.<name>`` against
+    # it too (``check_parameter``), before any data is loaded.
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like"],  # of widths: each one ``_WIDTH``
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "loss": [StrOptions(set(OUTPUTS))],
+        "learning_rate": [Interval(Real, 0, math.inf, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, math.inf, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions(set(DTYPES))],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -106,11 +129,28 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ set-up
+    @classmethod
+    def check_parameter(cls, name: str, value) -> None:
+        """Raise scikit-learn's ``InvalidParameterError`` if ``value`` is not allowed for ``name``.
+
+        The check is ``_parameter_constraints[name]``; a list of hidden layer sizes must also
+        be non-empty and each width a whole number >= 1 (a table entry cannot say so).
+        """
+        validate_parameter_constraints(
+            {name: cls._parameter_constraints[name]}, {name: value}, caller_name=cls.__name__
+        )
+        if name == "hidden_layer_sizes":
+            widths = list(value)
+            if not widths or not all(_WIDTH.is_satisfied_by(w) for w in widths):
+                raise InvalidParameterError(
+                    f"The 'hidden_layer_sizes' parameter of {cls.__name__} must be a non-empty "
+                    f"list of whole numbers >= 1. Got {value!r} instead."
+                )
+
     def _validate_params(self) -> None:
-        """Raise a ``ConfigError`` naming the first hyper-parameter that is invalid."""
-        params = self.get_params()
-        params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
-        check_all(HYPERPARAMETERS, params, prefix="model.")
+        """Raise ``InvalidParameterError`` naming the first hyper-parameter that is invalid."""
+        for name, value in self.get_params(deep=False).items():
+            self.check_parameter(name, value)
 
     def _initialize(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
         """Draw the initial weights (Glorot/He uniform, as scikit-learn does); reset all state.
@@ -118,7 +158,6 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         The generator seeded by ``random_state`` draws the weights first and then every
         epoch's batch order, so both models start alike and see the batches in the same order.
         """
-        self._validate_params()
         classes = np.asarray(classes)
         self.n_features_in_ = X.shape[1]
         self._dtype = np.dtype(self.dtype)
@@ -206,6 +245,16 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         """
         return 1000.0 * math.log(len(self.classes_)) if self.loss == "cross_entropy" else math.inf
 
+    def _validated(self, X) -> np.ndarray:
+        """``X`` (n_samples, n_features) checked for a fitted model, as scikit-learn checks it.
+
+        ``NotFittedError`` before ``fit``; ``ValueError`` for a wrong width, NaN, infinity,
+        sparse or complex input. Numeric arrays pass as they are (no copy, no cast): each model
+        casts a block of rows at a time into its own ``dtype``.
+        """
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False)
+
     # ------------------------------------------------------------------ public
     def partial_fit(self, X, y, classes=None):
         """Train for exactly one epoch over ``(X, y)`` in a seeded random order.
@@ -217,15 +266,30 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         (n_samples,)) says which examples were classified correctly and ``epoch_label_proba_``
         ((n_samples,)) the probability each was given of its label.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Numeric; kept as it is (no copy), each mini-batch is cast to ``dtype``.
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), optional
+            Every label training will see; only read on the first call.
+
         Raises
         ------
+        InvalidParameterError
+            On the first call, for a hyper-parameter ``_parameter_constraints`` refuses.
+        ValueError
+            For input scikit-learn's ``validate_data`` refuses, or a label not in ``classes``.
         DivergenceError
             If a computation overflows, the weights become non-finite, or a batch loss is not
             finite or exceeds ``_loss_limit``.
         """
-        X = np.asarray(X)
-        y = np.asarray(y)
-        if not hasattr(self, "n_features_in_"):
+        first_call = not hasattr(self, "classes_")
+        if first_call:
+            self._validate_params()
+        X, y = validate_data(self, X, y, reset=first_call)
+        check_classification_targets(y)
+        if first_call:
             self._initialize(X, y, np.unique(y) if classes is None else np.unique(classes))
         targets = self._encode(y)
         n = X.shape[0]
@@ -255,8 +319,9 @@ class MLPBase(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X) -> np.ndarray:
-        """Predicted labels, (n_samples,)."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        """Predicted labels, (n_samples,): the most probable class."""
+        proba = self.predict_proba(X)  # first: before fit, it raises NotFittedError
+        return self.classes_[proba.argmax(axis=1)]
 
     def loss_value(self, X, y) -> float:
         """Mean data loss over ``(X, y)`` with the current weights (no weight decay)."""

@@ -1,10 +1,11 @@
 """The layers of :mod:`pipeline.models.numpy_mlp`: forward and backward passes on batched arrays.
 
 Each activation's derivative sits beside it, as in micrograd, and both are looked up by name in
-``ACTIVATIONS`` (scikit-learn's table style); ``OUTPUTS`` pairs each loss with its output
-function. ``init_layers`` draws the weights, ``forward`` and ``backward`` run a mini-batch
-``(n_samples, n_features)`` through every layer in place, and ``Workspace`` holds the buffers a
-training epoch reuses so that no mini-batch allocates.
+``ACTIVATIONS`` (scikit-learn's table style); ``OUTPUTS`` pairs each loss (``mse``,
+``cross_entropy``, ``squared``) with its output function, and ``softmax`` reads linear outputs
+as class probabilities. ``init_layers`` draws the weights, ``forward`` and ``backward`` run a
+mini-batch ``(n_samples, n_features)`` through every layer in place, and ``Workspace`` holds
+the buffers a training epoch reuses so that no mini-batch allocates.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ OUTPUTS = {
     "cross_entropy": _softmax_cross_entropy,
     "squared": _linear_squared,
 }
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``z`` (n, k), as a new array of ``z``'s dtype (taken in float64).
+
+    The same arithmetic as the ``cross_entropy`` output. For ``loss="squared"`` it is only how
+    the linear outputs are read as class probabilities (Bridle 1990); training never applies it.
+    """
+    probabilities = z.copy()
+    _softmax_cross_entropy(probabilities, None)
+    return probabilities
 
 
 @dataclass

@@ -7,10 +7,18 @@ the mathematics (``activations``, ``delta``). It speaks scikit-learn's estimator
 (``fit``, ``partial_fit``, ``predict_proba``, ``score``, ``coefs_``, ``intercepts_``,
 ``loss_curve_``) so it plugs into the same training loop as ``MLPClassifier``.
 
-Two output/cost pairs:
+Three output/cost pairs (``OUTPUTS`` in :mod:`pipeline.models.layers`):
 
 - ``loss="mse"``: sigmoid outputs and the videos' quadratic cost C = 1/(2n) sum ||y - a||^2;
-- ``loss="cross_entropy"``: softmax outputs and the mean negative log-likelihood.
+- ``loss="cross_entropy"``: softmax outputs and the mean negative log-likelihood;
+- ``loss="squared"``: linear outputs z and Belkin et al.'s (2019) C = 1/n sum ||z - y||^2.
+
+Class probabilities (``predict_proba``, ``epoch_label_proba_``) are the softmax outputs
+themselves; the sigmoid outputs normalised to sum to one; and, for the linear outputs, their
+softmax, the usual reading of a network's outputs as probabilities (Bridle 1990, "Probabilistic
+interpretation of feedforward classification network outputs"). That link is only a reading:
+the squared loss and its gradient are taken on the raw outputs, and the predicted class is
+the largest raw output.
 
 Speed: an epoch should cost little more than its matrix products (``python -m pipeline.bench``
 measures this). Each mini-batch is gathered into a reusable buffer, every layer writes into
@@ -24,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.models.base import MLPBase, check_batch_loss
-from pipeline.models.layers import OUTPUTS, Workspace, backward, forward, output_delta
+from pipeline.models.layers import OUTPUTS, Workspace, backward, forward, output_delta, softmax
 
 _PREDICT_ROWS = 4096  # rows per forward pass when predicting: bounded memory, efficient BLAS
 
@@ -115,9 +123,13 @@ class NumpyMLP(MLPBase):
             batch_loss = OUTPUTS[self.loss](output, tb) / m
             check_batch_loss(batch_loss, limit)
             np.argmax(output, axis=1, out=predicted[start : start + m])
-            label_proba[start : start + m] = output[rows[:m], tb]  # before delta overwrites it
-            if self.loss == "mse":  # independent sigmoids: normalised as predict_proba does
-                label_proba[start : start + m] /= output.sum(axis=1)
+            # p(label), read as predict_proba reads the outputs, before delta overwrites them
+            if self.loss == "squared":  # linear outputs: their softmax
+                label_proba[start : start + m] = softmax(output)[rows[:m], tb]
+            else:
+                label_proba[start : start + m] = output[rows[:m], tb]
+                if self.loss == "mse":  # independent sigmoids: normalised
+                    label_proba[start : start + m] /= output.sum(axis=1)
             delta = output_delta(self.loss, output, tb, lr / m)
             backward(
                 self.coefs_,
@@ -163,20 +175,39 @@ class NumpyMLP(MLPBase):
         return loss, coef_grads, intercept_grads
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, (n_samples, n_classes).
+        """Class probabilities, (n_samples, n_classes), in the model's dtype.
 
-        With ``loss="mse"`` the sigmoid outputs are independent, so they are normalised to sum
-        to one; the predicted class is the same either way.
+        With ``loss="cross_entropy"`` the softmax outputs themselves. With ``loss="mse"`` the
+        sigmoid outputs are independent, so they are normalised to sum to one. With
+        ``loss="squared"`` the outputs are linear (any real number): their softmax (module
+        docstring). The predicted class is the largest output either way.
         """
+        X = self._validated(X)
         with np.errstate(over="ignore"):  # saturated sigmoids are fine when only predicting
             output, _ = self._outputs(X)
         if self.loss == "mse":
             output += np.finfo(output.dtype).tiny  # all-saturated rows stay well defined
             output /= output.sum(axis=1, keepdims=True)
+        elif self.loss == "squared":
+            output = softmax(output)
         return output
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels, (n_samples,): the class of the largest output.
+
+        For ``loss="squared"`` the largest raw output, as training counts it correct: the
+        softmax keeps the order, but rounded to the dtype it could tie two close outputs.
+        """
+        if self.loss != "squared":
+            return super().predict(X)
+        X = self._validated(X)
+        with np.errstate(over="ignore"):
+            output, _ = self._outputs(X)
+        return self.classes_[output.argmax(axis=1)]
 
     def loss_and_predict(self, X, y) -> tuple[float, np.ndarray]:
         """Mean data loss over ``(X, y)`` and the predicted labels (n_samples,), in one pass."""
+        X = self._validated(X)
         targets = self._encode(np.asarray(y))
         with np.errstate(over="ignore"):
             output, total = self._outputs(X, targets)

@@ -14,22 +14,23 @@ step, classical momentum, L2 weight decay) on softmax cross-entropy. ``estimator
   batch loss; MLPClassifier's ``_backprop`` adds ``alpha * W / n_batch``. So
   ``alpha = weight_decay * n_batch``, set per call so a short last batch is treated the same.
 
-``MLPClassifier`` only trains cross-entropy, so ``loss="mse"`` is refused rather than swapped.
+``MLPClassifier`` only trains cross-entropy, so ``loss="mse"`` and ``loss="squared"`` are
+refused (``_parameter_constraints``) rather than swapped. Every output comes from
+``estimator_`` itself: probabilities and predictions from its ``predict_proba`` and
+``predict``, the logits the loss is taken from from its own forward pass.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit  # the logistic function MLPClassifier itself uses
 from sklearn.neural_network import MLPClassifier
+from sklearn.utils._param_validation import StrOptions
 
-from pipeline.errors import ConfigError
 from pipeline.models.base import MLPBase, check_batch_loss
 from pipeline.models.layers import OUTPUTS
 
 # Our activation names -> MLPClassifier's.
 SKLEARN_ACTIVATIONS = {"sigmoid": "logistic", "relu": "relu", "tanh": "tanh"}
-_HIDDEN = {"logistic": expit, "relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh}
 
 
 def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
@@ -47,8 +48,8 @@ class SklearnMLP(MLPBase):
     ``activation`` (``sigmoid`` is its ``logistic``), ``learning_rate_init``, ``momentum``
     (``nesterovs_momentum=False``), ``alpha = weight_decay * batch_size`` (module docstring),
     ``batch_size``, ``max_iter``. ``loss`` must be ``"cross_entropy"``, the only loss
-    MLPClassifier trains: ``"mse"`` raises ``ConfigError``, and since it is ``MLPBase``'s
-    default it must be set explicitly.
+    MLPClassifier trains: ``"mse"`` or ``"squared"`` raises ``InvalidParameterError``, and
+    since ``"mse"`` is ``MLPBase``'s default it must be set explicitly.
 
     Attributes
     ----------
@@ -58,22 +59,19 @@ class SklearnMLP(MLPBase):
         are its.
     """
 
-    # ------------------------------------------------------------------ set-up
-    def _validate_params(self) -> None:
-        """Raise ``ConfigError`` for a value this model cannot train with."""
-        if self.loss == "mse":
-            raise ConfigError(
-                "model.loss: 'mse' is not available for sklearn_mlp (MLPClassifier only trains "
-                "cross-entropy); use model.loss=cross_entropy or model=numpy_mlp"
-            )
-        if self.loss != "cross_entropy":
-            raise ConfigError(
-                f"model.loss: {self.loss!r} is not one of cross_entropy (sklearn_mlp)"
-            )
-        super()._validate_params()
+    # MLPBase's table, but MLPClassifier trains cross-entropy only.
+    _parameter_constraints: dict = {
+        **MLPBase._parameter_constraints,
+        "loss": [StrOptions({"cross_entropy"})],
+    }
 
+    # ------------------------------------------------------------------ set-up
     def _start(self, coefs, intercepts, classes, X, y) -> None:
         """Build ``estimator_`` around the initial weights, with a fresh optimizer."""
+        if len(classes) < 2:  # MLPClassifier's single logistic output needs two
+            raise ValueError(
+                f"SklearnMLP needs at least two classes to train; got one class, {classes.tolist()}"
+            )
         if len(classes) == 2:
             # Two classes: MLPClassifier has one logistic output for the logit difference.
             coefs[-1] = coefs[-1][:, 1:] - coefs[-1][:, :1]
@@ -130,17 +128,21 @@ class SklearnMLP(MLPBase):
         return self.estimator_.classes_
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
-        """Output pre-activations, (n_samples, n_classes), computed from ``estimator_``'s weights.
+        """Output pre-activations of ``X`` (n_samples, n_features), (n_samples, n_classes).
 
         MLPClassifier exposes only probabilities, and a cross-entropy taken from a clipped
         probability is capped (at -log(eps), about 16 in float32), so the loss is computed from
-        the logits. With two classes the single logistic output is the logit of class 1.
+        the logits. They come from MLPClassifier's own forward pass (``_forward_pass_fast``)
+        with its output function set aside for the call. With two classes the single logistic
+        output is the logit of class 1.
         """
-        hidden = _HIDDEN[self.estimator_.activation]
-        a = X
-        for W, b in zip(self.coefs_[:-1], self.intercepts_[:-1], strict=True):
-            a = hidden(a @ W + b)  # (n, fan_out)
-        z = a @ self.coefs_[-1] + self.intercepts_[-1]
+        estimator = self.estimator_
+        output_function = estimator.out_activation_  # "softmax", or "logistic" for two classes
+        estimator.out_activation_ = "identity"
+        try:
+            z = estimator._forward_pass_fast(X, check_input=False)
+        finally:
+            estimator.out_activation_ = output_function
         return np.hstack([np.zeros_like(z), z]) if z.shape[1] == 1 else z
 
     # ----------------------------------------------------------------- update
@@ -188,17 +190,19 @@ class SklearnMLP(MLPBase):
     # ------------------------------------------------------------------ public
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities from ``estimator_``, (n_samples, n_classes)."""
+        X = self._validated(X).astype(self._dtype, copy=False)
         with np.errstate(over="ignore"):
-            return self.estimator_.predict_proba(np.asarray(X, dtype=self._dtype))
+            return self.estimator_.predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels from ``estimator_``, (n_samples,)."""
+        X = self._validated(X).astype(self._dtype, copy=False)
         with np.errstate(over="ignore"):
-            return self.estimator_.predict(np.asarray(X, dtype=self._dtype))
+            return self.estimator_.predict(X)
 
     def loss_and_predict(self, X, y) -> tuple[float, np.ndarray]:
         """Mean cross-entropy over ``(X, y)`` and the predicted labels (n_samples,), in one pass."""
-        X = np.asarray(X, dtype=self._dtype)
+        X = self._validated(X).astype(self._dtype, copy=False)
         with np.errstate(over="ignore"):
             logits = self._logits(X)
         loss = cross_entropy(logits, self._encode(np.asarray(y))) / len(logits)
