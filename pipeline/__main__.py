@@ -30,7 +30,8 @@ def _overrides() -> list[str]:
 
 
 def format_summary(run_id: str, result, tracking_uri: str) -> str:
-    """The end-of-run text: run id, accuracies, and where to look."""
+    """The end-of-run text: run id, accuracies, with wrong labels each per-example score's
+    AUROC (an inverted one flagged), and where to look."""
     lines = [f"run {run_id}"]
     if result.comparison is not None:
         lines.append(f"{'arm':<10}{'train acc':>10}{'test acc':>10}{'epochs to fit':>15}")
@@ -57,6 +58,12 @@ def format_summary(run_id: str, result, tracking_uri: str) -> str:
                 f"mean confidence {noise.mean_max_prob:.2f}, "
                 f"real-vs-noise AUROC {noise.auroc:.3f}"
             )
+    for name, arm in result.arms.items():  # an inverted score reads as "worst" unless flagged
+        aurocs = arm.example_auroc_lines()
+        if aurocs:
+            which = "" if len(result.arms) == 1 else f" ({name})"
+            lines.append(f"which scores find the mislabeled examples{which}, best first:")
+            lines += [f"  {line}" for line in aurocs]
     from pipeline.tracking.server import ui_hint
     from pipeline.tracking.ui import DEFAULT_UI, run_link  # the model-training view
 

@@ -314,3 +314,29 @@ def test_sweep_figure_draws_the_interval_over_seeds_as_error_bars():
     for (x, low), (_, high) in segments:
         found = summarize(accuracies["0.0" if x == 0.0 else "1.0"])
         assert (high - low) / 2 == pytest.approx(found.half_width)
+
+
+def test_sweep_figure_censors_the_seeds_that_did_not_fit():
+    """Epochs to fit against p: a seed that did not fit counts (censored at its epochs); the
+    mean of the seeds that fitted would flatter the hard configuration."""
+    from pipeline.report.aggregate import summarize_censored
+    from pipeline.report.sweep_figures import report_figures
+
+    fits = {"0.0": [5.0, 6.0, 7.0], "0.5": [10.0, 20.0, np.nan, 14.0, np.nan]}
+    rows = [
+        {"run": f"p{p}-s{s}", "probe.labels.fraction": p, "seed": str(s), "status": "FINISHED",
+         "final_train_accuracy": 1.0, "test_accuracy": 0.5, "epochs_to_fit": fit,
+         "epochs": 25.0 if np.isnan(fit) else fit, "fit_seconds": 1.0, "run_id": f"{p}{s}"}
+        for p, values in fits.items() for s, fit in enumerate(values)
+    ]  # fmt: skip
+    ax = report_figures(pd.DataFrame(rows))["epochs_to_fit_vs_p.png"].axes[0]
+    (line,) = [c for c in ax.containers if c.get_label().startswith("epochs to fit")]
+    assert "Kaplan-Meier median" in ax.get_ylabel()  # the figure says what its points are
+    at_0, at_half = line.lines[0].get_ydata()
+    assert at_0 == pytest.approx(6.0)  # every seed fitted: the mean
+    # 3 of 5 fitted (10, 14, 20; two censored at 25): S = 4/5, 3/5, 2/5, so the median is 20,
+    # where the survivors' mean would say 14.7.
+    censored = summarize_censored(fits["0.5"], [25.0] * 5)
+    assert at_half == pytest.approx(censored.value) == pytest.approx(20.0)
+    assert at_half != pytest.approx(np.nanmean(fits["0.5"]))
+    assert [t.get_text() for t in ax.texts] == ["3/5"]

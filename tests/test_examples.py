@@ -125,15 +125,31 @@ def test_auroc_standard_error_matches_hanley_and_mcneil_by_hand():
     assert not ex.inverted(0.5, 1000, 1000) and not ex.inverted(0.9, 10, 10)
 
 
-def test_a_score_that_separates_the_wrong_way_is_flagged_not_ranked_last():
+def under_trained(n: int = 20) -> ex.ExampleRecord:
     """An under-trained run: mislabeled examples never move (variability 0), clean ones do."""
-    n = 20
-    correct = np.array([[0, 1, 1, 1]] * n + [[0, 0, 0, 0]] * n, dtype=bool).T  # (4, 40)
+    correct = np.array([[0, 1, 1, 1]] * n + [[0, 0, 0, 0]] * n, dtype=bool).T  # (4, 2n)
     proba = np.array([[0.3, 0.9, 0.9, 0.9]] * n + [[0.1] * 4] * n, dtype=np.float32).T
     label = np.zeros(2 * n, dtype=np.int64)
     true = np.r_[np.zeros(n), np.ones(n)].astype(np.int64)  # the second half is mislabeled
-    record = ex.ExampleRecord(correct, proba, np.arange(2 * n), label, true, true == 1)
-    got = ex.summary(record)
+    return ex.ExampleRecord(correct, proba, np.arange(2 * n), label, true, true == 1)
+
+
+def arm_with(record: ex.ExampleRecord, name: str = "run"):
+    """An ``ArmResult`` around ``record``: what the edges read, the rest plain placeholders."""
+    from pipeline.study.results import ArmResult, Scores
+    from pipeline.study.train import TrainResult
+
+    epochs = record.correct.shape[0]
+    training = TrainResult(history={"val_accuracy": [0.5] * epochs}, epochs=epochs)
+    return ArmResult(
+        name, None, training, Scores(1.0, 0.5), Scores(1.0, 0.5), np.zeros((2, 2)),
+        np.zeros((5, 4)), examples=record,
+    )  # fmt: skip
+
+
+def test_a_score_that_separates_the_wrong_way_is_flagged_not_ranked_last():
+    n = 20
+    got = ex.summary(under_trained(n))
     assert got["examples_auroc_corrupt_variability"] == 0.0  # measured in its expected direction
     assert got["examples_auroc_corrupt_confidence"] == 1.0
     assert got["examples_scores_inverted"] == 1.0
@@ -141,6 +157,51 @@ def test_a_score_that_separates_the_wrong_way_is_flagged_not_ranked_last():
     assert len(lines) == len(ex.SUSPICION)
     assert lines[-1].startswith("variability: AUROC 0.000, INVERTED")
     assert not any("INVERTED" in line for line in lines[:-1])
+    assert ex.inverted_scores(got, n, n) == ["variability"]
+
+
+def _data():
+    from pipeline.study.results import DataSummary
+
+    return DataSummary("digits", "f", {"n_train": 40}, 10, (2, 2))
+
+
+def test_the_run_summary_flags_an_inverted_score(store, record):
+    from pipeline.__main__ import format_summary
+    from pipeline.study.results import Comparison, StudyResult
+    from pipeline.tracking import store as tracking
+
+    with tracking.run("summary", tags={}) as run_id:  # the summary links to the run's page
+        pass
+    uri = tracking.tracking_uri()
+    text = format_summary(run_id, StudyResult(_data(), {"run": arm_with(under_trained())}), uri)
+    lines = text.splitlines()
+    start = lines.index("which scores find the mislabeled examples, best first:")
+    shown = lines[start + 1 : start + 1 + len(ex.SUSPICION)]
+    assert all(line.startswith("  ") for line in shown)
+    assert shown[-1].startswith("  variability: AUROC 0.000, INVERTED")
+    assert not any("INVERTED" in line for line in shown[:-1])
+    # With a control arm, each arm with wrong labels is named; clean labels print nothing.
+    clean = ex.ExampleRecord(*list(record.arrays().values())[:3], record.label, record.label,
+                             np.zeros(len(NAMES), bool))  # fmt: skip
+    arms = {"probe": arm_with(record, "probe"), "control": arm_with(clean, "control")}
+    both = StudyResult(_data(), arms, Comparison(arms["probe"], arms["control"]))
+    text = format_summary(run_id, both, uri)
+    assert "which scores find the mislabeled examples (probe), best first:" in text
+    assert "(control)" not in text and "INVERTED" not in text
+
+
+def test_an_inverted_score_is_tagged_on_its_run(store, record):
+    from pipeline.tracking import store as tracking
+    from pipeline.tracking.examples import record_examples
+
+    tags = {}
+    for name, found in (("inverted", under_trained()), ("fine", record)):
+        with tracking.run(name, tags={}) as run_id:
+            record_examples(run_id, arm_with(found), _data(), title=name)
+        tags[name] = store.get_run(run_id).data.tags
+    assert tags["inverted"]["memlab.inverted_scores"] == "variability"
+    assert "memlab.inverted_scores" not in tags["fine"]  # AUROCs, none of them inverted
 
 
 def test_auroc_is_the_mann_whitney_statistic_with_ties_as_halves():

@@ -3,7 +3,10 @@
 :func:`report_figures` turns the finished runs of a :func:`pipeline.report.table.build_table`
 table into one figure per swept quantity and panel: against the label-noise fraction p (the
 shape of Zhang et al. 2017, Fig. 1) and against the width of one-layer networks; the seeds
-of each point are averaged, with the 95% interval of the mean as an error bar; for a width
+of each point are averaged, with the 95% interval of the mean as an error bar, except epochs
+to fit, where a seed that did not fit is censored rather than left out (the mean only when
+every seed fitted, else the Kaplan-Meier median and its interval, ``k/n`` fitted beside the
+point: :func:`pipeline.report.aggregate.summarize_censored`, as in the table); for a width
 sweep, also the double-descent figure (:func:`double_descent`: error and loss against the
 number of parameters, the interpolation threshold n*K marked, as Belkin et al. 2019, Fig. 3).
 :func:`metric_vs` is the plot underneath. Figures are pyplot-free (see
@@ -20,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from pipeline.report.aggregate import summarize
+from pipeline.report.aggregate import FIT, KM_MEDIAN, summarize, summarize_censored
 from pipeline.report.canvas import as_float, new_figure
 from pipeline.report.table import METRICS
 
@@ -50,9 +53,10 @@ def metric_vs(
         Axis labels and axes title.
     logx : bool
         Use a logarithmic x axis (e.g. for widths 16, 32, ..., 1024).
-    errors : mapping of str to sequence of float, optional
-        Per series, the half-width of each point's 95% interval over seeds, drawn as an error
-        bar (NaN/``None``: no bar, e.g. one seed).
+    errors : mapping of str to array_like of float, optional
+        Per series, the half-width of each point's 95% interval over seeds, shape
+        (n_points,), or its distances below and above the point, shape (2, n_points) for an
+        asymmetric interval; drawn as an error bar (NaN/``None``: no bar, e.g. one seed).
     styles : mapping of str to dict, optional
         Per series, extra line properties (``color``, ``linestyle``).
 
@@ -75,9 +79,9 @@ def metric_vs(
         if bars is None:
             ax.plot(x_values, y_values, marker="o", label=label, **style)
         else:
-            ax.errorbar(
-                x_values, y_values, yerr=as_float(bars), marker="o", capsize=3, label=label, **style
-            )
+            yerr = np.asarray(bars, dtype=float)
+            yerr = yerr if yerr.ndim == 2 else as_float(bars)  # (2, n): below and above
+            ax.errorbar(x_values, y_values, yerr=yerr, marker="o", capsize=3, label=label, **style)
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
@@ -102,13 +106,46 @@ def _sweep_axis(done: pd.DataFrame, column: str) -> pd.Series | None:
     return layers.map(lambda v: float(v[0]))
 
 
+def _censored_points(
+    rows: pd.DataFrame, x: pd.Series, xs: np.ndarray
+) -> tuple[list[float], np.ndarray, list[tuple[int, int]]]:
+    """Epochs to fit of ``rows`` at each of ``xs``, seeds that did not fit censored, not dropped.
+
+    Per x, :func:`~pipeline.report.aggregate.summarize_censored` of the seeds' ``epochs_to_fit``,
+    each unfitted seed censored at its ``epochs``: the mean when every seed fitted, else the
+    Kaplan-Meier median (NaN, a gap, when half or more did not fit). Returns the points
+    (n_points,), the error bars as (2, n_points) distances below and above, and ``(fitted,
+    seeds)`` at each x. An upper bound not reached is drawn up to the most epochs a seed ran
+    there (the interval goes on beyond what was watched); a bar is NaN without a point.
+    """
+    censor = rows["epochs"] if "epochs" in rows else pd.Series(np.nan, index=rows.index)
+    points, bars, counts = [], [], []
+    for value in xs:
+        here = (x[rows.index] == value).to_numpy()
+        found = summarize_censored(rows[FIT][here], censor[here])
+        point = found.value if found.of else np.nan
+        points.append(point)
+        counts.append((found.n, found.of or 0))
+        if found.estimator != KM_MEDIAN:  # all fitted: the t interval, none for one seed
+            half = found.half_width
+            bars.append((np.nan, np.nan) if half is None else (half, half))
+            continue
+        watched = np.nanmax(censor[here], initial=point)  # NaN point: no bar either way
+        low = point if found.ci_low is None else found.ci_low
+        high = watched if found.ci_high is None else found.ci_high
+        bars.append((point - low, max(high - point, 0.0)))
+    return points, np.array(bars, dtype=float).T, counts
+
+
 def _sweep_figure(done, x, others, metrics: dict[str, str], **labels):
     """``metrics`` (column -> legend label) against ``x``, one line per metric and group.
 
     Groups are the combinations of the ``others`` columns (e.g. arm, model); repeats within a
     group (seeds) are averaged, with an error bar for the 95% interval of the mean (none for
     one seed), and a group without a run at some x has a gap there. A group keeps one colour,
-    each metric its own line style.
+    each metric its own line style. Epochs to fit are the exception: a seed that did not fit
+    is censored, not left out (:func:`_censored_points`), and ``k/n`` fitted is written beside
+    a point where some seed did not fit.
     """
     xs = np.sort(x.unique())
     metrics = {m: label for m, label in metrics.items() if done[m].notna().any()}
@@ -116,21 +153,33 @@ def _sweep_figure(done, x, others, metrics: dict[str, str], **labels):
     series: dict[str, list[float]] = {}
     errors: dict[str, list[float]] = {}
     styles: dict[str, dict] = {}
+    fitted: dict[str, list[tuple[int, int]]] = {}  # per censored series: (k, n) at each x
     for i, (values, rows) in enumerate(groups):
         pairs = zip(others, values if isinstance(values, tuple) else (values,), strict=True)
         group = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in pairs if pd.notna(v))
         for j, (metric, label) in enumerate(metrics.items()):
-            by_x = rows[metric].groupby(x[rows.index])
             name = f"{label} ({group})" if group else label
-            series[name] = by_x.mean().reindex(xs).tolist()
-            half = by_x.agg(lambda v: summarize(v).half_width or np.nan).reindex(xs)
-            errors[name] = half.astype(float).tolist()
+            if metric == FIT:
+                found = _censored_points(rows, x, xs)
+                series[name], errors[name], fitted[name] = found
+            else:
+                by_x = rows[metric].groupby(x[rows.index])
+                series[name] = by_x.mean().reindex(xs).tolist()
+                half = by_x.agg(lambda v: summarize(v).half_width or np.nan).reindex(xs)
+                errors[name] = half.astype(float).tolist()
             if others:
                 styles[name] = {"color": f"C{i % 10}", "linestyle": ("-", "--", ":")[j % 3]}
     if not series:
         return None
     fig = metric_vs(xs, series, errors=errors, styles=styles, **labels)
     ax = fig.axes[0]
+    for name, counts in fitted.items():  # "k/n" beside each point where a seed did not fit
+        for x_value, y_value, (k, n) in zip(xs, series[name], counts, strict=True):
+            if k < n and np.isfinite(y_value):
+                ax.annotate(
+                    f"{k}/{n}", (x_value, y_value), xytext=(4, 4), textcoords="offset points",
+                    fontsize="small", color="0.3",
+                )  # fmt: skip
     if len(series) > 2:  # keep the legend off the data
         fig.set_size_inches(10.0, 4.0)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
@@ -147,7 +196,12 @@ _AXES = {
 }
 _PANELS = (
     ("accuracy", {"final_train_accuracy": "train", "test_accuracy": "test"}, "accuracy"),
-    ("epochs_to_fit", {"epochs_to_fit": "epochs to fit"}, "epochs to fit (gap: never fitted)"),
+    (
+        "epochs_to_fit",
+        {FIT: "epochs to fit"},
+        "epochs to fit: the mean if every seed fitted,\nelse the Kaplan-Meier median "
+        "(k/n fitted;\ngap: half or more did not fit)",
+    ),
 )
 
 

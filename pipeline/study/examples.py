@@ -264,6 +264,18 @@ def auroc_lines(metrics: dict[str, float], n_pos: int, n_neg: int) -> list[str]:
     return lines
 
 
+def inverted_scores(metrics: dict[str, float], n_pos: int, n_neg: int) -> list[str]:
+    """The names of the scores whose AUROC in ``metrics`` (``summary(record)``) is inverted
+    (:func:`inverted`), in ``metrics``' order; ``n_pos`` and ``n_neg`` as for
+    :func:`auroc_lines`. Empty when none is, or when ``metrics`` has no AUROC."""
+    prefix = "examples_auroc_corrupt_"
+    return [
+        k.removeprefix(prefix)
+        for k, area in metrics.items()
+        if k.startswith(prefix) and inverted(area, n_pos, n_neg)
+    ]
+
+
 def gallery_picks(record: ExampleRecord, k: int = 24) -> dict[str, np.ndarray]:
     """Positions (into the record) of the examples worth looking at, up to ``k`` of each kind.
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.study.examples import ExampleRecord
+from pipeline.study.examples import ExampleRecord, auroc_lines
+from pipeline.study.examples import inverted_scores as inverted_score_names
 from pipeline.study.examples import summary as example_summary
 from pipeline.study.noise import NoiseResult
 from pipeline.study.train import TrainResult
@@ -92,6 +93,23 @@ class ArmResult:
         Kept apart from ``metrics`` so that DVC's metric files stay as they were.
         """
         return {} if self.examples is None else example_summary(self.examples)
+
+    def example_auroc_lines(self) -> list[str]:
+        """The AUROCs of ``example_metrics`` as lines for people, best first, an inverted
+        score flagged (``study.examples.auroc_lines``); empty without wrong labels."""
+        return auroc_lines(self.example_metrics(), *self._mislabeled_counts())
+
+    def inverted_scores(self) -> list[str]:
+        """The per-example scores whose AUROC is inverted: below 0.5 beyond its 95% interval
+        (``study.examples.inverted_scores``); empty without wrong labels."""
+        return inverted_score_names(self.example_metrics(), *self._mislabeled_counts())
+
+    def _mislabeled_counts(self) -> tuple[int, int]:
+        """(mislabeled, clean) examples of the record: the AUROCs' positives and negatives."""
+        if self.examples is None:
+            return 0, 0
+        wrong = self.examples.mislabeled
+        return int(wrong.sum()), int((~wrong).sum())
 
     def timings(self) -> dict[str, float]:
         return {"fit_seconds": self.training.fit_seconds}
