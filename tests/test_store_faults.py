@@ -156,6 +156,25 @@ def test_a_refused_user_gets_one_line_and_a_bug_keeps_its_traceback(monkeypatch)
     assert store_faults.explain(ValueError("a bug"), "sqlite:////s/x.db") is None
 
 
+def test_the_refused_request_and_the_credentials_choose_the_advice(monkeypatch):
+    """Basic auth answers in plain text; MLflow's message names the endpoint refused."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, UNAUTHENTICATED
+
+    def refused(endpoint: str, code: int) -> str:
+        text = f"API request to endpoint {endpoint} failed with error code {code} != 200"
+        name = PERMISSION_DENIED if code == 403 else UNAUTHENTICATED
+        return str(store_faults.explain(MlflowException(text, error_code=name), "http://t:5000"))
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ada")
+    assert "'ada' create an experiment" in refused("/api/2.0/mlflow/experiments/create", 403)
+    assert "'ada' read this experiment" in refused("/api/2.0/mlflow/experiments/get-by-name", 403)
+    assert "write to this experiment" in refused("/api/2.0/mlflow/runs/create", 403)
+    assert "password of the user 'ada' (401)" in refused("/api/2.0/mlflow/runs/create", 401)
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+    assert "set MLFLOW_TRACKING_USERNAME" in refused("/api/2.0/mlflow/runs/create", 401)
+
+
 def test_a_run_left_open_is_named_as_not_marked_failed(monkeypatch):
     monkeypatch.setattr(store_faults, "_unended_run", lambda: "abc123")
     fault = str(store_faults.explain(_wrapped("database or disk is full"), "sqlite:////s/x.db"))
@@ -287,3 +306,163 @@ def test_an_output_folder_on_a_full_disk_is_one_line_with_nothing_half_written(t
         sqlite3.connect(f"file:{tmp_path / 'mlflow.db'}?mode=ro", uri=True)
     ) as db:
         assert db.execute("SELECT status FROM runs").fetchall() == [("FAILED",)]
+
+
+# ------------------------------------------------------------------ a team server refuses (slow)
+# What issue 22 asks of a refused user: the line within 10 s once Python has loaded the libraries
+# (Hydra composing the config, the figure workers starting, two or three requests to the server).
+AFTER_IMPORTS = 10
+
+
+def _stamp_imports(folder: Path) -> Path:
+    """A ``sitecustomize`` for the CLI's ``PYTHONPATH``: it loads the libraries a run loads
+    before it reaches the store, then writes the time to ``folder/imported`` (the first process
+    only: the figure workers' server, started later, finds the file and loads nothing more)."""
+    site = folder / "site"
+    site.mkdir()
+    stamp = str(folder / "imported")
+    (site / "sitecustomize.py").write_text(
+        "import os, time\n"
+        f"if not os.path.exists({stamp!r}):\n"
+        "    import hydra, mlflow, omegaconf  # noqa: F401\n"
+        "    import pipeline.settings, pipeline.tracking.record, pipeline.tracking.store  # noqa\n"
+        f"    with open({stamp!r}, 'w') as out:\n"
+        "        out.write(repr(time.time()))\n"
+    )
+    return site
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory) -> Iterator[dict]:
+    """A real ``mlflow server --app-name basic-auth`` on a free 127.0.0.1 port (SQLite for runs
+    and users: lighter than ``make server``'s PostgreSQL, the same auth app), set up by its admin:
+    the experiment ``memlab``; "ada" with READ permission on it only (basic_auth.ini's
+    default_permission is READ too); "carol", denied every experiment (so she cannot create one
+    either: basic auth lets any user create experiments unless denied)."""
+    import secrets
+    import signal
+
+    from servers import clean_env
+
+    from pipeline.tracking.server import free_port
+
+    folder = tmp_path_factory.mktemp("auth-server")
+    (folder / "basic_auth.ini").write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{folder / 'basic_auth.db'}\nadmin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    admin = ("admin", secrets.token_urlsafe(16))
+    env = clean_env(
+        MLFLOW_AUTH_CONFIG_PATH=str(folder / "basic_auth.ini"),
+        MLFLOW_AUTH_ADMIN_PASSWORD=admin[1],
+        MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(16),
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"]
+    command += ["--artifacts-destination", str(folder / "artifacts")]
+    log = folder / "server.out"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its uvicorn worker is stopped with it
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(f"{url}/health"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        experiment = _api(url, "2.0/mlflow/experiments/create", {"name": "memlab"}, admin)
+        users = {"ada": "ada-password-2026", "carol": "carol-password-2026"}
+        for user, password in users.items():
+            _api(url, "2.0/mlflow/users/create", {"username": user, "password": password}, admin)
+        grants = [("ada", experiment["experiment_id"], "READ"), ("carol", "*", "DENY")]
+        for user, experiment_id, permission in grants:
+            grant = {"username": user, "resource_type": "experiment"}
+            grant |= {"resource_id": experiment_id, "permission": permission}
+            _api(url, "3.0/mlflow/users/permissions/grant", grant, admin)
+        query = "username=ada&resource_type=experiment&resource_id=" + experiment["experiment_id"]
+        granted = _api(url, f"3.0/mlflow/users/permissions/get?{query}", None, admin)
+        assert granted["permission"] == "READ", granted
+        yield {"url": url, "admin": admin, "users": users}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    with contextlib.suppress(OSError):
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    return False
+
+
+def _api(url: str, path: str, body: dict | None, auth: tuple[str, str]) -> dict:
+    """POST ``body`` (GET when None) to ``url/api/PATH`` as ``auth``; the answer's JSON."""
+    import base64
+    import json
+    import urllib.request
+
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    request = urllib.request.Request(
+        f"{url}/api/{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("user", "password", "extra", "words"),
+    [
+        ("ada", None, [], ["'ada'", "(403)", "write to this experiment", "EDIT permission"]),
+        ("carol", None, ["mlflow.experiment_name=carols"], ["'carol'", "create an experiment"]),
+        ("ada", "not-her-password", [], ["'ada'", "(401)", "MLFLOW_TRACKING_PASSWORD"]),
+    ],
+    ids=["read-only", "cannot-create", "wrong-password"],
+)
+def test_a_team_server_that_refuses_the_user_is_one_line_and_records_nothing(
+    auth_server, tmp_path, user, password, extra, words
+):
+    """Issue 22: a 403 (a read-only user; one who may not create the experiment) or a 401 (a
+    wrong password) from a real basic-auth server ends in one line naming the server and what to
+    do, exit 1, at once (it was a 42-line traceback); the server holds no run of it."""
+    from servers import clean_env
+
+    url, admin = auth_server["url"], auth_server["admin"]
+    secret = password or auth_server["users"][user]
+    env = clean_env(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=secret)
+    env["PYTHONPATH"] = f"{_stamp_imports(tmp_path)}{os.pathsep}{env['PYTHONPATH']}"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", *TINY, f"mlflow.tracking_uri={url}", *extra],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    seconds, ended = time.monotonic() - started, time.time()
+    line = _one_line(done, f"the MLflow tracking server at {url} ", *words)
+    assert "Traceback" not in done.stdout, line
+    found = _api(url, "2.0/mlflow/experiments/search", {"max_results": 100}, admin)
+    assert sorted(e["name"] for e in found["experiments"]) == ["Default", "memlab"]
+    ids = [e["experiment_id"] for e in found["experiments"]]
+    assert _api(url, "2.0/mlflow/runs/search", {"experiment_ids": ids}, admin).get("runs") is None
+    after_imports = ended - float((tmp_path / "imported").read_text())
+    print(f"{user}: exit 1 after {seconds:.1f} s, {after_imports:.1f} s of it after imports")
+    assert after_imports < AFTER_IMPORTS, f"{after_imports:.1f} s after imports ({seconds:.1f} s)"

@@ -230,25 +230,62 @@ def _database_error_text(err: BaseException) -> str | None:
 
 
 def _denied(err: BaseException, store: str) -> TrackingError | None:
-    """A tracking server's 403 (permission denied) or 401 (no or wrong credentials)."""
+    """A tracking server's 403 (permission denied) or 401 (no or wrong credentials).
+
+    MLflow's basic-auth app answers a refusal with a plain-text body, which MLflow's client
+    wraps as "API request to endpoint /api/2.0/mlflow/... failed with error code 403"; the
+    endpoint tells a refused experiment creation from a refused write or read.
+    """
     exceptions = sys.modules.get("mlflow.exceptions")
     if exceptions is None or not isinstance(err, exceptions.MlflowException):
         return None
     status = err.get_http_status_code()
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    who = f"the user {user!r}" if user else "this user"
+    server = f"the MLflow tracking server at {store}"
     if err.error_code == "PERMISSION_DENIED" or status == 403:
+        who = f"the user {user!r}" if user else "this user"
+        endpoint = _endpoint(str(err))
+        if endpoint.endswith("/experiments/create"):
+            return TrackingError(
+                f"{server} does not let {who} create an experiment (403): ask its admin to "
+                "create the experiment (mlflow.experiment_name) and give you EDIT permission on "
+                "it, or choose one you can write to with mlflow.experiment_name."
+            )
+        if endpoint.rsplit("/", 1)[-1] in _READS:
+            return TrackingError(
+                f"{server} does not let {who} read this experiment (403): ask its admin for "
+                "EDIT permission on the experiment, or choose another one with "
+                "mlflow.experiment_name."
+            )
         return TrackingError(
-            f"the MLflow tracking server at {store} refused to record the run: {who} has no "
-            "permission to write to this experiment (403); ask its admin for EDIT permission "
-            "on the experiment, or choose another one with mlflow.experiment_name."
+            f"{server} refused to record the run: {who} has no permission to write to this "
+            "experiment (403); ask its admin for EDIT permission on the experiment, or choose "
+            "another one with mlflow.experiment_name."
         )
     if err.error_code == "UNAUTHENTICATED" or status == 401:
+        if not user:
+            return TrackingError(
+                f"{server} asks for a user name and password (401): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to your account on it."
+            )
         return TrackingError(
-            f"the MLflow tracking server at {store} did not accept {who}'s credentials (401): "
-            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account on it."
+            f"{server} did not accept the password of the user {user!r} (401): check "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or ask its admin for an "
+            "account."
         )
     return None
+
+
+# The last part of the REST endpoints that only read: refused there, the user cannot even read.
+_READS = {"get", "get-by-name", "search", "get-history", "list"}
+
+
+def _endpoint(message: str) -> str:
+    """The REST endpoint named in MLflow's "API request to endpoint ... failed" message."""
+    import re
+
+    found = re.search(r"endpoint (/\S+)", message)
+    return found.group(1) if found else ""
 
 
 _OS_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
