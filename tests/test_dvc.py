@@ -34,6 +34,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = set(PIPELINE["stages"])
 TRACKING = {"train", "evaluate", "memorize", "noise"}  # the stages that train or evaluate
+DRAWING = {"figures"}  # the stages that draw: the only ones a figure's code reruns
+# What splitting the data may depend on: the data layer, the leaves it stands on, the seeds.
+DATA_LAYER = {
+    "pipeline/__init__.py",
+    "pipeline/arrays.py",
+    "pipeline/constraints.py",
+    "pipeline/errors.py",
+    "pipeline/numerics.py",
+    "pipeline/numpy_loops.py",
+    "pipeline/options.py",
+    "pipeline/stages/common.py",
+    "pipeline/stages/prepare.py",
+    "pipeline/study/seeds.py",  # derive_seed: the split's own stream of the run's seed
+}
 # null: the stages must record the learning rate they use (0.1 for cross-entropy), not "None".
 TINY = ["model.max_epochs=3", "probe.noise.n=100", "model.learning_rate=null"]
 SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -120,6 +134,22 @@ def test_each_stage_declares_exactly_the_code_it_imports():
     for stage, spec in PIPELINE["stages"].items():
         declared = {dep for dep in spec["deps"] if dep.startswith("pipeline/")}
         assert declared == imported_code(f"pipeline.stages.{stage}"), stage
+
+
+def test_prepare_depends_on_the_data_layer_only():
+    from pipeline.settings import CONSTRAINTS
+    from pipeline.stages.prepare import SEED
+
+    deps = imported_code("pipeline.stages.prepare")
+    assert {dep for dep in deps if not dep.startswith("pipeline/data/")} <= DATA_LAYER
+    assert SEED == CONSTRAINTS["seed"] == CONSTRAINTS["split.seed"].inner  # one constraint
+
+
+def test_only_the_drawing_stages_depend_on_figure_code():
+    for stage in STAGES:
+        deps = imported_code(f"pipeline.stages.{stage}")
+        drawing = {d for d in deps if d.startswith("pipeline/report/") or d.endswith("/painter.py")}
+        assert bool(drawing) == (stage in DRAWING), (stage, drawing)
 
 
 def test_each_stage_reads_exactly_the_params_dvc_tracks_for_it(monkeypatch):
@@ -251,7 +281,10 @@ def test_repro_runs_every_stage_and_records_it_in_mlflow(project):
     fingerprint = json.loads((repo / "repro/metrics/prepare.json").read_text())["fingerprint"]
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")  # MLflow's default, in the project
     runs = client.search_runs([client.get_experiment_by_name("memlab").experiment_id])
-    assert {r.data.tags.get("dvc_stage") for r in runs} == TRACKING
+    assert {r.data.tags.get("dvc_stage") for r in runs} == TRACKING | DRAWING
+    drawn = [r for r in runs if r.data.tags["dvc_stage"] == "figures"]
+    figures = {a.path for a in client.list_artifacts(drawn[0].info.run_id)}
+    assert {"learning_curves.png", "confusion_matrix.png", "memorize"} <= figures
     assert all(r.info.status == "FINISHED" for r in runs)
     assert {r.data.tags["data_fingerprint"] for r in runs} == {fingerprint}
     trained = [r for r in runs if r.data.tags.get("dvc_stage") in ("train", "memorize")]
@@ -279,10 +312,10 @@ def test_a_forced_repro_rewrites_the_very_same_bytes(project):
         (["train.progress=false"], set()),  # no stage reads it
         (["probe.noise.n=50"], {"noise"}),
         # Training stops at the threshold: a new model, so everything downstream.
-        (["train.fit_threshold=0.5"], TRACKING),
+        (["train.fit_threshold=0.5"], TRACKING | DRAWING),
         # Only reported, not trained on: the model is the same bytes, so nothing downstream.
         (["train.stop_at_fit=false", "train.fit_threshold=0.5"], {"train", "memorize"}),
-        (["model.learning_rate=1.0"], TRACKING),
+        (["model.learning_rate=1.0"], TRACKING | DRAWING),
     ],
 )
 def test_a_changed_param_reruns_only_what_depends_on_it(project, override, rerun):
@@ -294,12 +327,25 @@ def test_a_changed_param_reruns_only_what_depends_on_it(project, override, rerun
 
 
 @pytest.mark.slow
+def test_a_changed_figure_reruns_only_the_stages_that_draw(project):
+    repo, _, _ = project
+    figures = repo / "pipeline" / "report" / "figures.py"
+    figures.write_text(figures.read_text() + "# a new colour\n")
+    try:
+        changed = json.loads(dvc(repo, "status", "--json"))
+        assert set(changed) == DRAWING, changed
+    finally:
+        run(repo, "git", "checkout", "--", "pipeline/report/figures.py")
+    assert json.loads(dvc(repo, "status", "--json")) == {}
+
+
+@pytest.mark.slow
 def test_exp_run_with_another_model_shows_both_side_by_side(project):
     from mlflow.tracking import MlflowClient
 
     repo, _, _ = project
     overrides = [arg for o in ["model=sklearn_mlp", *TINY] for arg in ("-S", o)]
-    assert ran(dvc(repo, "exp", "run", *overrides)) == TRACKING
+    assert ran(dvc(repo, "exp", "run", *overrides)) == TRACKING | DRAWING
     assert yaml.safe_load((repo / "params.yaml").read_text())["model"]["name"] == "sklearn_mlp"
     shown = json.loads(dvc(repo, "exp", "show", "--json"))
     baseline = shown[1]  # [workspace, HEAD]

@@ -1,4 +1,4 @@
-"""What every DVC stage shares: its params, its files, its MLflow run, its exit on error.
+"""What every DVC stage shares: its params, its files, its exit on error.
 
 - **Params.** A stage reads only the params ``dvc.yaml`` lists for it, from ``params.yaml``,
   the single composed configuration (``dvc exp run`` writes it from ``conf/`` with Hydra;
@@ -8,20 +8,17 @@
   fixed timestamps (``pipeline.arrays``); metrics as JSON with a fixed key order and floats
   to ``SIGNIFICANT`` digits; plots as CSV tables. No timings, run ids or timestamps (those go
   to MLflow), so ``dvc repro -f`` rewrites identical files.
-- **MLflow.** Each stage that trains or evaluates is one run (``stage_run``), tagged
-  ``dvc_stage`` (and ``dvc_exp`` under ``dvc exp run``), in the store ``python -m pipeline``
-  uses, and records what the study core returned as ``python -m pipeline`` does.
+- **MLflow** is not here (``pipeline.stages.stage_run``): ``prepare`` records nothing, and
+  what a stage imports is what ``dvc.yaml`` makes it depend on.
 - A problem the user can fix ends the stage with one line on stderr and exit 1 (``run_stage``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -30,9 +27,9 @@ import numpy as np
 
 from pipeline import numerics
 from pipeline.arrays import load_arrays, save_arrays
+from pipeline.data.prepared import DataSummary
 from pipeline.data.split import Splits, fingerprint
 from pipeline.errors import ConfigError, MemlabError
-from pipeline.study.results import DataSummary
 
 DVC_FILE = Path("dvc.yaml")
 PARAMS_FILE = Path("params.yaml")
@@ -161,6 +158,16 @@ def write_table(path: Path, columns: Mapping[str, Sequence]) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
+def read_table(path: Path) -> dict[str, list]:
+    """The columns ``write_table`` wrote: numbers as ``float``, empty values (None) as None."""
+    header, *rows = path.read_text().splitlines()
+    columns: dict[str, list] = {name: [] for name in header.split(",")}
+    for row in rows:
+        for values, cell in zip(columns.values(), row.split(","), strict=True):
+            values.append(None if cell == "None" else float(cell))
+    return columns
+
+
 def _cell(value: Any) -> str:
     value = _number(value)
     return f"{value:.{SIGNIFICANT}g}" if isinstance(value, float) else str(value)
@@ -170,75 +177,6 @@ def curves(history: Mapping[str, list]) -> dict[str, list]:
     """Per-epoch history as plot columns, ``epoch`` first."""
     epochs = len(next(iter(history.values())))
     return {"epoch": list(range(1, epochs + 1)), **history}
-
-
-# ------------------------------------------------------------------ MLflow
-def tracking_uri(configured: str | None) -> str | None:
-    """Where MLflow records a stage: ``mlflow.tracking_uri`` if set, else MLflow's default.
-
-    MLflow's default is ``$MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the working directory.
-    The latter is anchored to the project root (``$DVC_ROOT``, which DVC sets to the project
-    even when an experiment runs in a temporary copy with ``--temp`` or ``--queue``), so
-    every run lands in the store ``mlflow ui`` opens there.
-    """
-    if configured or os.environ.get("MLFLOW_TRACKING_URI"):
-        return configured
-    root = os.environ.get("DVC_ROOT")
-    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root else None
-
-
-@contextlib.contextmanager
-def stage_run(
-    stage: str,
-    params: Mapping[str, Any],
-    *,
-    name: str,
-    tags: Mapping[str, str] | None = None,
-    parent_run_id: str | None = None,
-) -> Iterator[str]:
-    """An MLflow run for ``stage`` (tag ``dvc_stage``) that records the params it read.
-
-    Also tagged with the git commit and, under ``dvc exp run``, the experiment's name
-    (``dvc_exp``). Yields the run id; the run ends FINISHED, or FAILED with the error.
-    """
-    from pipeline.tracking import metadata, store
-
-    settings = params["mlflow"]
-    store.configure(tracking_uri(settings["tracking_uri"]), settings["experiment_name"])
-    all_tags = {"dvc_stage": stage, **metadata.git_tags(), **(tags or {})}
-    if os.environ.get("DVC_EXP_NAME"):
-        all_tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
-    with store.run(name, tags=all_tags, parent_run_id=parent_run_id) as run_id:
-        store.log_params(run_id, metadata.flatten(params))
-        yield run_id
-
-
-@contextlib.contextmanager
-def model_stage(
-    stage: str, params: Mapping[str, Any]
-) -> Iterator[tuple[str, Any, Splits, DataSummary]]:
-    """A stage over the trained model: ``(run_id, model, splits, data)`` inside its MLflow run."""
-    from pipeline.models import model_name
-    from pipeline.models.weights import load_model
-
-    splits, data = load_splits(SPLITS)
-    model = load_model(MODEL)
-    name = model_name(model)
-    tags = {"model": name, "data_fingerprint": data.fingerprint, "data": data.name}
-    run_name = f"dvc-{stage}-{name}-seed{model.random_state}"
-    with stage_run(stage, params, name=run_name, tags=tags) as run:
-        log_data(run, data, splits, splits.y_train)
-        yield run, model, splits, data
-
-
-def log_data(
-    run_id: str, data: DataSummary, splits: Splits, y_train, probe: Mapping | None = None
-) -> None:
-    """Name the split a stage's run used as its MLflow datasets (source: ``SPLITS``)."""
-    from pipeline.tracking.datasets import log_split
-
-    source = str(SPLITS.resolve())
-    log_split(run_id, data.name, source, data.fingerprint, splits, y_train, probe)
 
 
 def warn(warnings: list[str], prefix: str = "") -> None:

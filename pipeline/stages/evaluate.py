@@ -9,7 +9,7 @@ the same metrics and the matrix as a table.
 
 from __future__ import annotations
 
-from pipeline.stages import common
+from pipeline.stages import common, stage_run
 from pipeline.study.evaluate import confusion_matrix
 from pipeline.study.run import assess
 
@@ -20,7 +20,7 @@ def main() -> None:
     from pipeline.tracking import store
 
     params = common.stage_params(STAGE)
-    with common.model_stage(STAGE, params) as (run, model, splits, data):
+    with stage_run.model_stage(STAGE, params) as (run, model, splits, data):
         metrics = {}
         for part, scores in assess(model, splits).items():
             metrics.update(scores.metrics(part))

@@ -7,7 +7,8 @@ model (same settings, seed and initialisation) on the true data: the study core'
 
 Writes both arms' final metrics and the epochs-to-fit ratio (``repro/metrics/memorize.json``)
 and their per-epoch curves (``repro/plots/memorize/{probe,control}.csv``). MLflow gets a
-parent run with one child per arm, recorded as ``python -m pipeline`` records them.
+parent run with one child per arm, recorded as ``python -m pipeline`` records them but for
+the figures (stage ``figures``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline import settings as s
-from pipeline.stages import common
+from pipeline.stages import common, stage_run
 from pipeline.study.results import Comparison
 from pipeline.study.run import make_arms, run_arm
 
@@ -24,7 +25,7 @@ STAGE = "memorize"
 
 def main() -> None:
     from pipeline.tracking import store
-    from pipeline.tracking.record import record_arm
+    from pipeline.tracking.arms import log_arm
 
     params = common.stage_params(STAGE)
     # This stage always trains the control arm, and shows no noise.
@@ -43,20 +44,20 @@ def main() -> None:
     tags = {"model": settings.model.name, "data_fingerprint": data.fingerprint, "data": data.name}
     name = f"dvc-memorize-{settings.model.name}-seed{settings.seed}"
     results = {}
-    with common.stage_run(STAGE, params, name=name, tags=tags) as parent:
-        common.log_data(parent, data, splits, splits.y_train)
+    with stage_run.stage_run(STAGE, params, name=name, tags=tags) as parent:
+        stage_run.log_data(parent, data, splits, splits.y_train)
         for arm in make_arms(splits, probe, n_classes=data.n_classes, seed=settings.seed):
             arm_tags = {**tags, "arm": arm.name}
-            child = common.stage_run(
+            child = stage_run.stage_run(
                 STAGE, params, name=f"{name}-{arm.name}", tags=arm_tags, parent_run_id=parent
             )
             with child as run:
                 probed = params["probe"] if arm.name == "probe" else None
-                common.log_data(run, data, arm.splits, arm.y_train, probed)
+                stage_run.log_data(run, data, arm.splits, arm.y_train, probed)
                 with store.epoch_metrics(run) as log_epoch:
                     result = run_arm(arm, settings, n_classes=data.n_classes, on_epoch=log_epoch)
                 common.warn(result.warnings, prefix=f"{arm.name} arm: ")
-                record_arm(run, result, data, title=arm.name)
+                log_arm(run, result)  # its figures: the stage figures draws them
             history = common.curves(result.training.history)
             common.write_table(common.PLOTS / "memorize" / f"{arm.name}.csv", history)
             results[arm.name] = result

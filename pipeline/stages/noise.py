@@ -10,7 +10,7 @@ on noise and on real test digits, and how well confidence tells the two apart
 from __future__ import annotations
 
 from pipeline.settings import NoiseSettings, seed_from_config, validate
-from pipeline.stages import common
+from pipeline.stages import common, stage_run
 from pipeline.study.run import noise_probe
 
 STAGE = "noise"
@@ -23,7 +23,7 @@ def main() -> None:
     seed = seed_from_config(params["seed"])
     validate(params["probe"], "probe.")
     noise = NoiseSettings(params["probe"]["noise"]["n"], tuple(params["probe"]["noise"]["kinds"]))
-    with common.model_stage(STAGE, params) as (run, model, splits, _):
+    with stage_run.model_stage(STAGE, params) as (run, model, splits, _):
         metrics = {}
         for result in noise_probe(model, splits, noise, seed):
             metrics.update(result.metrics())

@@ -4,14 +4,14 @@ The same model, seed, split and epoch loop as ``python -m pipeline`` (the study 
 ``fit_arm`` and ``measure_arm``). Writes the model (``repro/model/``: weights as arrays,
 hyper-parameters as JSON), the learning curves (``repro/plots/train.csv``, one row per epoch)
 and where training ended (``repro/metrics/train.json``). MLflow gets the run as
-``python -m pipeline`` records it, timings included.
+``python -m pipeline`` records it, timings included, but for the figures (stage ``figures``).
 """
 
 from __future__ import annotations
 
 from pipeline.models.weights import save_weights
 from pipeline.settings import ModelSettings, NoiseSettings, TrainSettings, seed_from_config
-from pipeline.stages import common
+from pipeline.stages import common, stage_run
 from pipeline.study.run import Arm, fit_arm, measure_arm
 
 STAGE = "train"
@@ -19,7 +19,7 @@ STAGE = "train"
 
 def main() -> None:
     from pipeline.tracking import store
-    from pipeline.tracking.record import record_arm
+    from pipeline.tracking.arms import log_arm
 
     params = common.stage_params(STAGE)
     model = ModelSettings.from_config(params["model"])
@@ -30,15 +30,15 @@ def main() -> None:
     tags = {"model": model.name, "data_fingerprint": data.fingerprint, "data": data.name}
     name = f"dvc-train-{model.name}-seed{seed}"
     arm = Arm("run", splits, splits.y_train, None)
-    with common.stage_run(STAGE, params, name=name, tags=tags) as run:
-        common.log_data(run, data, splits, splits.y_train)
+    with stage_run.stage_run(STAGE, params, name=name, tags=tags) as run:
+        stage_run.log_data(run, data, splits, splits.y_train)
         with store.epoch_metrics(run) as log_epoch:
             estimator, training = fit_arm(
                 arm, model, train, seed, n_classes=data.n_classes, on_epoch=log_epoch
             )
         result = measure_arm(arm, estimator, training, NoiseSettings(0, ()), seed, data.n_classes)
         common.warn(result.warnings)
-        record_arm(run, result, data, title=name)
+        log_arm(run, result)  # its figures: the stage figures draws them
         save_weights(estimator, common.MODEL)
         common.write_table(common.PLOTS / "train.csv", common.curves(training.history))
         common.write_json(common.METRICS / "train.json", result.training_metrics())
