@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
+from pipeline.options import INPUT_KINDS
+from pipeline.settings import ProbeSettings
 from pipeline.study.noise import noise_images, noise_summary
 from pipeline.study.probes import (
-    INPUT_KINDS,
     LabelCorruption,
     corrupt_labels,
     randomize_inputs,
@@ -89,17 +90,33 @@ def test_corruption_is_determined_by_the_seed(mode):
     np.testing.assert_array_equal(y, y_before)  # the input is not mutated
 
 
+def _probe(labels: dict | None = None, **section) -> ProbeSettings:
+    """The probe settings made from a config section (the edge that checks every value)."""
+    labels = {"fraction": 0.0, "mode": "shuffle", **(labels or {})}
+    return ProbeSettings.from_config({"labels": labels, "inputs": "none", **section})
+
+
 @pytest.mark.parametrize("fraction", [-0.1, 1.5, float("nan")])
 def test_fraction_out_of_range_is_a_config_error(fraction):
+    # Checked once, by the settings; the core trusts them (and numpy refuses nonsense anyway).
     with pytest.raises(ConfigError, match=r"probe\.labels\.fraction must be in \[0, 1\]"):
-        corrupt_labels(_labels(10), fraction, "shuffle", n_classes=N_CLASSES, seed=0)
+        _probe({"fraction": fraction})
 
 
 def test_unknown_mode_is_a_config_error():
     with pytest.raises(
         ConfigError, match=r"probe\.labels\.mode: 'x' is not one of shuffle, random"
     ):
+        _probe({"mode": "x"})
+
+
+def test_the_core_names_its_parameter_not_a_config_key():
+    with pytest.raises(ValueError, match=r"^mode must be one of shuffle, random"):
         corrupt_labels(_labels(10), 0.5, "x", n_classes=N_CLASSES, seed=0)
+    with pytest.raises(ValueError, match=r"^kind must be one of none, "):
+        randomize_inputs("blur", _images(3), seed=0)
+    with pytest.raises(ValueError, match=r"^kind must be one of uniform, gaussian"):
+        noise_images("pink", 3, reference=_images(2), seed=0)
 
 
 # --- input randomization --------------------------------------------------------------------
@@ -177,7 +194,7 @@ def test_randomization_is_determined_by_the_seed(kind):
 
 def test_unknown_input_kind_is_a_config_error():
     with pytest.raises(ConfigError, match=r"probe\.inputs: 'blur' is not one of none, "):
-        randomize_inputs("blur", _images(3), seed=0)
+        _probe(inputs="blur")
 
 
 # --- noise inputs ---------------------------------------------------------------------------
@@ -213,8 +230,8 @@ def test_gaussian_noise_follows_the_reference():
 
 
 def test_unknown_noise_kind_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"probe\.noise\.kinds: 'pink' is not one of uniform"):
-        noise_images("pink", 3, reference=_images(2), seed=0)
+    with pytest.raises(ConfigError, match=r"probe\.noise\.kinds .*'pink' is not one of uniform"):
+        _probe(noise={"n": 3, "kinds": ["pink"]})
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

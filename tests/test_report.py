@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from mlflow.entities import Metric, Param, RunTag
 
-from pipeline.report.cli import main
+from pipeline.report.cli import main as report_main
 from pipeline.report.table import build_table, display_table, leaf_runs, markdown, plain_markdown
+from pipeline.tracking import query
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T0 = 1_700_000_000_000  # ms; runs get increasing start times from here
@@ -34,6 +35,11 @@ WIDTH_SWEEP = {"[128]": (1.0, 0.1, 30), "[16]": (0.4, 0.1, None)}
 class Store:
     uri: str
     runs: dict[str, str] = field(default_factory=dict)  # label -> run id
+
+
+def main(argv: list[str]) -> int:
+    """``python -m pipeline.report``, in process: the report on MLflow's runs."""
+    return report_main(argv, source=query)
 
 
 def _run(

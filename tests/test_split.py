@@ -8,6 +8,7 @@ import pytest
 from pipeline.data.datasets import load_digits
 from pipeline.data.split import fingerprint, stratified_split
 from pipeline.errors import ConfigError
+from pipeline.settings import SplitSettings
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,8 @@ def test_same_seed_same_split_and_fingerprint(digits):
         ((0.8, -0.1, 0.3), "split.val"),
     ],
 )
-def test_fractions_that_do_not_fit_are_refused(digits, fractions, key):
+def test_fractions_that_do_not_fit_are_refused_by_the_settings(fractions, key):
+    # Checked once, at the edge: ``stratified_split`` trusts the settings it is given.
     train, val, test = fractions
     with pytest.raises(ConfigError, match=key):
-        stratified_split(digits.X, digits.y, train=train, val=val, test=test, seed=0)
+        SplitSettings.from_config({"train": train, "val": val, "test": test, "seed": None})

@@ -35,17 +35,6 @@ class Splits:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
 
-def check_fractions(train: float, val: float, test: float) -> None:
-    """Refuse fractions that are not all positive or do not add up to 1."""
-    parts = {"split.train": train, "split.val": val, "split.test": test}
-    for key, value in parts.items():
-        if not 0 < value < 1:
-            raise ConfigError(f"{key} must be a fraction in (0, 1), got {value}")
-    total = train + val + test
-    if abs(total - 1.0) > 1e-6:
-        raise ConfigError(f"split.train + split.val + split.test must add up to 1, got {total:g}")
-
-
 def _stratified_take(y: np.ndarray, fraction: float, rng: np.random.Generator):
     """Indices of a stratified sample of ``fraction`` of ``y`` and of the rest."""
     from sklearn.model_selection import train_test_split
@@ -75,7 +64,8 @@ def stratified_split(
     ----------
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,)
-    train, val, test : fractions of the pool, each in (0, 1), adding up to 1
+    train, val, test : fractions of the pool, each in (0, 1), adding up to 1 (the settings
+        check them: ``pipeline.settings.SplitSettings``)
     seed : the only source of randomness; the same seed gives the same split
     fixed_test : bool (n_samples,), optional
         Rows that are the test set as given (e.g. MNIST's official test images); the rest is
@@ -85,7 +75,6 @@ def stratified_split(
     -------
     Splits
     """
-    check_fractions(train, val, test)
     rng = np.random.default_rng(seed)
     if fixed_test is not None:
         test_idx, pool = np.flatnonzero(fixed_test), np.flatnonzero(~fixed_test)

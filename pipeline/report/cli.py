@@ -14,7 +14,10 @@ against width (``*_vs_width.png``), with error bars over seeds; and ``curves.png
 per epoch as mean and band. Runs that did not finish are listed and left out of the means and
 figures. Choosing runs and the tables (:mod:`pipeline.report.table`) and the figures
 (:mod:`pipeline.report.sweep_figures`, :mod:`pipeline.report.band_figures`) are pure functions
-of ``mlflow.search_runs``' DataFrame; here ``main`` queries MLflow and writes the files.
+of ``mlflow.search_runs``' DataFrame; here ``main`` asks its ``source`` for the runs and
+writes the files. The source is the caller's: ``python -m pipeline.report`` passes the MLflow
+queries (``pipeline.tracking.query``), so the report draws and tabulates and knows no MLflow
+(the tracking layer draws the report's figures into runs; the report never calls back).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -51,16 +55,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class RunSource(Protocol):
+    """Where the report's runs come from (``pipeline.tracking.query`` is one: MLflow's)."""
+
+    def use_store(self, tracking_uri: str | None) -> object:
+        """Read from ``tracking_uri`` (None: the default); ``MemlabError`` if there is none."""
+
+    def find_runs(
+        self, experiment: str, parent: str | None, latest_sweep: bool
+    ) -> tuple[str, pd.DataFrame]:
+        """The report's name and its leaf runs (``mlflow.search_runs``' columns)."""
+
+    def metric_histories(
+        self, run_ids: list[str], metrics: Sequence[str]
+    ) -> dict[str, dict[str, list[float]]]:
+        """``{run_id: {metric: [value per epoch, in step order]}}``."""
+
+
 # Per-epoch curves are drawn when a report compares at most this many configurations (x arms).
 MAX_CURVES = 12
 
 
-def _band_groups(runs: pd.DataFrame) -> dict[str, dict[str, list[list[float]]]] | None:
+def _band_groups(
+    runs: pd.DataFrame, source: RunSource
+) -> dict[str, dict[str, list[list[float]]]] | None:
     """Each finished configuration's (and arm's) per-epoch curves, one per seed, by label."""
     from pipeline.report.aggregate import config_params, describe
     from pipeline.report.band_figures import CURVE_METRICS
     from pipeline.report.table import varied_params
-    from pipeline.tracking.query import metric_histories
 
     done = runs[runs["status"] == "FINISHED"]
     keys = set(config_params(done))
@@ -73,7 +95,7 @@ def _band_groups(runs: pd.DataFrame) -> dict[str, dict[str, list[list[float]]]] 
         labels[row["run_id"]] = " ".join(part for part in (name, arm) if part) or "all seeds"
     if not labels or len(set(labels.values())) > MAX_CURVES:
         return None
-    found = metric_histories(list(labels), CURVE_METRICS)
+    found = source.metric_histories(list(labels), CURVE_METRICS)
     groups: dict[str, dict[str, list[list[float]]]] = {}
     for run_id, label in labels.items():
         for metric, values in found[run_id].items():
@@ -81,18 +103,18 @@ def _band_groups(runs: pd.DataFrame) -> dict[str, dict[str, list[list[float]]]] 
     return groups
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the report; 0 on success, 1 with one line on stderr for a problem to fix."""
+def main(argv: Sequence[str] | None = None, *, source: RunSource) -> int:
+    """Run the report on the runs ``source`` finds; 0 on success, 1 with one line on stderr
+    for a problem to fix."""
     from pipeline.report.aggregate import configurations
     from pipeline.report.band_figures import curves_with_bands
     from pipeline.report.canvas import save_figure
     from pipeline.report.sweep_figures import report_figures
-    from pipeline.tracking.query import find_runs, use_store
 
     args = parse_args(argv)
     try:
-        use_store(args.tracking_uri)
-        name, runs = find_runs(args.experiment, args.parent, args.latest_sweep)
+        source.use_store(args.tracking_uri)
+        name, runs = source.find_runs(args.experiment, args.parent, args.latest_sweep)
     except MemlabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -110,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for file_name, fig in report_figures(table, runs).items():
         save_figure(fig, out / file_name)
         written.append(file_name)
-    groups = _band_groups(runs)
+    groups = _band_groups(runs, source)
     if groups:
         title = "accuracy per epoch: mean over seeds, 95% band"
         save_figure(curves_with_bands(groups, title=title), out / "curves.png")
@@ -128,7 +150,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(display_table(unfinished).to_string(index=False))
     print(f"wrote {out}: {', '.join(written)}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

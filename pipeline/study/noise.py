@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from pipeline.constraints import Choice, check
+from pipeline.options import NOISE_KINDS
 from pipeline.study.probes import check_2d, draw_dtype, gaussian_like
-
-NOISE_KINDS = ("uniform", "gaussian")
 
 
 def noise_images(kind: str, n: int, *, reference: np.ndarray, seed: int) -> np.ndarray:
@@ -41,16 +39,17 @@ def noise_images(kind: str, n: int, *, reference: np.ndarray, seed: int) -> np.n
 
     Raises
     ------
-    ConfigError
-        If ``kind`` is unknown.
+    ValueError
+        If ``kind`` is not one of ``NOISE_KINDS``.
     """
-    check("probe.noise.kinds", kind, Choice(NOISE_KINDS))
     check_2d(reference)
     rng = np.random.default_rng(seed)
     if kind == "uniform":
         noise = rng.random((n, reference.shape[1]), dtype=draw_dtype(reference))
         return noise.astype(reference.dtype, copy=False)
-    return np.clip(gaussian_like(rng, reference, n), 0, 1)
+    if kind == "gaussian":
+        return np.clip(gaussian_like(rng, reference, n), 0, 1)
+    raise ValueError(f"kind must be one of {', '.join(NOISE_KINDS)}, got {kind!r}")
 
 
 @dataclass(frozen=True)
