@@ -11,6 +11,7 @@ status 1. Heavy libraries (scikit-learn, MLflow) are imported only once a run st
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -79,6 +80,7 @@ _NAME_SKIP = (
     "hydra",
     "mlflow.",
     "train.progress=",
+    "train.workers=",
     "train.record_examples=",
     "seed=",
     "model=",
@@ -122,14 +124,19 @@ def main(cfg: DictConfig) -> None:
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_config(config)
         cores = _cores_per_job()
-        # The figures' workers get ready while MLflow loads and the run trains; a job with
-        # one core to itself draws them there.
-        painter.start(min(cores, painter.MAX_WORKERS) if cores > 1 else 0)
+        if settings.train.workers is None:  # train.workers=auto: this job's share of the cores
+            settings = replace(settings, train=replace(settings.train, workers=cores))
+            config["train"]["workers"] = cores  # the param records the count used
         from pipeline.runtime.checkpoints import Checkpointer, Checkpoints
         from pipeline.runtime.progress import ProgressBar
         from pipeline.tracking import metadata, store
         from pipeline.tracking.record import execute
 
+        # A store that cannot be used ends the job here, in one line, before any worker starts.
+        store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
+        # The figures' workers get ready while the run trains; a job with one core to itself
+        # draws them there.
+        painter.start(min(cores, painter.MAX_WORKERS) if cores > 1 else 0)
         for note in numerics.apply(settings.numerics, cores=cores):  # before any computing
             print(f"note: {note}", file=sys.stderr)
         config["model"].update(settings.model.params())  # record the values actually used
@@ -158,7 +165,7 @@ def main(cfg: DictConfig) -> None:
             run_dir=folder,
             observers=[Checkpointer(checkpoints), ProgressBar(settings.train.progress, name)],
         )
-        if settings.memorization:  # +experiment=memorization_scores: many models, one run
+        if settings.memorization or settings.label_issues:  # many models, one run
             print(f"run {run_id}\n{result.summary()}")
             return
     except MemlabError as err:

@@ -19,20 +19,25 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from pipeline.constraints import Choice, Flag, ListOf, Number, Optional, Text, check_all
 from pipeline.data.datasets import DATASETS, check_data
-from pipeline.data.split import check_fractions
 from pipeline.errors import ConfigError
 from pipeline.models import MODELS, model_classes
 from pipeline.models.base import MLPBase
 from pipeline.numerics import NumericsSettings
-from pipeline.study.noise import NOISE_KINDS
-from pipeline.study.probes import FRACTION, INPUT_KINDS, LABEL_MODES
+from pipeline.options import (
+    FRACTION,
+    INPUT_KINDS,
+    LABEL_ISSUE_RANKINGS,
+    LABEL_MODES,
+    NOISE_KINDS,
+    SPLIT_FRACTION,
+)
 
 CONSTRAINTS = {
     "seed": Number(low=0, integer=True),
     "data.name": Choice(DATASETS),
-    "split.train": Number(low=0, high=1, low_open=True, high_open=True),
-    "split.val": Number(low=0, high=1, low_open=True, high_open=True),
-    "split.test": Number(low=0, high=1, low_open=True, high_open=True),
+    "split.train": SPLIT_FRACTION,
+    "split.val": SPLIT_FRACTION,
+    "split.test": SPLIT_FRACTION,
     "split.seed": Optional(Number(low=0, integer=True)),  # null: the split follows ``seed``
     "model.name": Choice(MODELS),  # the other model.* keys: MODEL_KEYS
     "train.fit_threshold": Number(low=0, high=1, low_open=True),
@@ -40,6 +45,7 @@ CONSTRAINTS = {
     "train.progress": Choice(("auto", True, False)),
     "train.checkpoint_every": Number(low=0, integer=True),
     "train.record_examples": Flag(),
+    "train.workers": Optional(Number(low=0, integer=True)),  # null (or auto): this job's cores
     "mlflow.tracking_uri": Text(optional=True),
     "mlflow.experiment_name": Text(),
     "mlflow.run_name": Text(optional=True),
@@ -51,6 +57,10 @@ CONSTRAINTS = {
     "probe.noise.kinds": ListOf(Choice(NOISE_KINDS)),
     "memorization.n_models": Number(low=2, integer=True),
     "memorization.subset": Number(low=0, high=1, low_open=True, high_open=True),
+    "label_issues.folds": Number(low=2, integer=True),
+    "label_issues.repeats": Number(low=1, integer=True),
+    "label_issues.rank_by": Choice(LABEL_ISSUE_RANKINGS),
+    "label_issues.top": Number(low=1, integer=True),
 }
 # The model's hyper-parameters (but the seed, which is ``seed``): checked by the estimator that
 # model.name picks (``ModelSettings.from_config``). model.learning_rate may also be null.
@@ -173,9 +183,13 @@ class SplitSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> SplitSettings:
-        validate(section, "split.")
+        validate(section, "split.")  # each part in (0, 1); together they must make the pool
         fractions = {k: float(section[k]) for k in ("train", "val", "test")}
-        check_fractions(**fractions)
+        total = sum(fractions.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(
+                f"split.train + split.val + split.test must add up to 1, got {total:g}"
+            )
         return cls(**fractions, seed=section.get("seed"))
 
 
@@ -186,8 +200,16 @@ class TrainSettings:
     progress: str | bool = "auto"  # DVC stages draw no progress bar and do not read it
     record_examples: bool = True  # keep each example's per-epoch correctness and probability
     checkpoint_every: int = 0  # epochs between checkpoints in the output folder (0: none)
+    # Processes that train a study's independent models at once (0 or 1: one after another in
+    # the run's process); None: the cores this job may use. The same bits either way.
+    workers: int | None = None
 
-    from_config = classmethod(lambda cls, section: cls(**_checked(section, "train.")))
+    @classmethod
+    def from_config(cls, section: dict) -> TrainSettings:
+        section = dict(section)
+        if section.get("workers") == "auto":
+            section["workers"] = None
+        return cls(**_checked(section, "train."))
 
 
 @dataclass(frozen=True)
@@ -267,6 +289,30 @@ class MemorizationSettings:
         return cls(int(section["n_models"]), float(section["subset"]))
 
 
+@dataclass(frozen=True)
+class LabelIssueSettings:
+    """``+experiment=label_issues``: how the pool is cross-fitted, and which ranking is memlab's.
+
+    ``folds``: models per cross-fit (each scores the fold it did not train on); ``repeats``:
+    cross-fits averaged, each with its own folds and initialisations; ``rank_by``: the score
+    that orders memlab's ranking (``pipeline.study.label_issues.SUSPICION``); ``top``: the
+    length of the suspect list compared with cleanlab's and drawn as a gallery.
+    """
+
+    folds: int = 5
+    repeats: int = 1
+    rank_by: str = "aum"
+    top: int = 100
+
+    @classmethod
+    def from_config(cls, section: dict) -> LabelIssueSettings:
+        validate(section, "label_issues.")
+        section = {**vars(cls()), **section}  # a key left out keeps its default
+        return cls(
+            int(section["folds"]), int(section["repeats"]), section["rank_by"], int(section["top"])
+        )
+
+
 def seed_from_config(seed: Any) -> int:
     validate({"seed": seed}, "")
     return seed
@@ -285,6 +331,7 @@ class RunSettings:
     mlflow: TrackingSettings
     numerics: NumericsSettings = NumericsSettings()  # checked by pipeline.numerics itself
     memorization: MemorizationSettings | None = None  # only +experiment=memorization_scores
+    label_issues: LabelIssueSettings | None = None  # only +experiment=label_issues
 
     def randomness(self) -> str:
         """Which random choices the run's ``seed`` varies (the ``randomness`` tag)."""
@@ -298,7 +345,7 @@ class RunSettings:
     @classmethod
     def from_config(cls, cfg: dict) -> RunSettings:
         sections = {"seed", "data", "split", "model", "train", "probe", "mlflow", "numerics"}
-        unknown = sorted(set(cfg) - sections - {"memorization"})
+        unknown = sorted(set(cfg) - sections - {"memorization", "label_issues"})
         if unknown:
             raise ConfigError(f"{unknown[0]} is not a setting")
         memorization = cfg.get("memorization")
@@ -314,4 +361,7 @@ class RunSettings:
             mlflow=TrackingSettings.from_config(cfg["mlflow"]),
             numerics=NumericsSettings.from_dict(cfg.get("numerics")),
             memorization=MemorizationSettings.from_config(memorization) if memorization else None,
+            label_issues=LabelIssueSettings.from_config(cfg["label_issues"])
+            if cfg.get("label_issues")
+            else None,
         )

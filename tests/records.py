@@ -41,6 +41,8 @@ def snapshot(uri: str, experiment: str = "memlab") -> dict:
         run_id = run.info.run_id
         metrics = {}
         for key in run.data.metrics:
+            if key.startswith("system/"):  # the machine's load while it ran: no two alike
+                continue
             history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
             metrics[key] = [step for step, _ in history] if "seconds" in key else history
         models = client.search_logged_models(

@@ -239,11 +239,12 @@ def _store_with_seeds(root, accuracies):
 @pytest.mark.slow
 def test_report_table_shows_mean_and_interval_for_several_seeds(tmp_path, capsys):
     from pipeline.report.cli import main
+    from pipeline.tracking import query
 
     draws = [(0.10, 0.95), (0.12, 0.96), (0.08, 0.97)]
     uri, sweep = _store_with_seeds(tmp_path, draws)
     out = tmp_path / "out"
-    assert main(["--tracking-uri", uri, "--parent", sweep, "--out", str(out)]) == 0
+    assert main(["--tracking-uri", uri, "--parent", sweep, "--out", str(out)], source=query) == 0
     printed = capsys.readouterr().out
     probe = summarize([p for p, _ in draws])
     difference = summarize([p - c for p, c in draws])

@@ -102,7 +102,9 @@ def test_only_numpy_mlp_checkpoints(workdir):
 
 def _metrics(client, run_id: str) -> dict:
     run = client.get_run(run_id)
-    finals = {k: v for k, v in run.data.metrics.items() if "seconds" not in k}
+    finals = {
+        k: v for k, v in run.data.metrics.items() if "seconds" not in k and "system/" not in k
+    }
     history = [(m.step, m.value) for m in client.get_metric_history(run_id, "train_loss")]
     return {"finals": finals, "train_loss": sorted(history)}
 

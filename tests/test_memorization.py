@@ -166,6 +166,23 @@ def test_the_study_is_seeded():
     np.testing.assert_array_equal(again.trained, first.trained)
 
 
+def test_models_trained_in_worker_processes_give_the_very_same_bits():
+    """train.workers=2: the same models, trained two at a time in other processes, score
+    every example exactly as one after another here do (the table byte for byte)."""
+    from functools import partial
+
+    from pipeline.runtime.workers import parallel_map
+    from pipeline.tracking.memorization import table_csv
+
+    s = settings(0.2, n_models=4)
+    serial = mz.run_memorization(s)[1]
+    parallel = mz.run_memorization(s, map=partial(parallel_map, workers=2))[1]
+    for name in ("trained", "correct", "test_accuracy", "epochs"):
+        assert np.array_equal(getattr(parallel, name), getattr(serial, name)), name
+    assert table_csv(parallel.table()) == table_csv(serial.table())
+    assert parallel.metrics() == serial.metrics()
+
+
 def test_a_run_leaves_its_record_and_pictures(store, tmp_path):
     from pipeline.tracking.examples import record_examples
 

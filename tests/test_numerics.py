@@ -80,7 +80,11 @@ def _runs(store: Path):
 
 
 def _metrics(runs) -> list[dict[str, float]]:
-    cols = sorted(c for c in runs.columns if c.startswith("metrics.") and "seconds" not in c)
+    cols = sorted(
+        c
+        for c in runs.columns
+        if c.startswith("metrics.") and "seconds" not in c and "system/" not in c
+    )
     by_seed = runs.sort_values("params.seed")
     # A column only another run has (a sweep parent's aggregates) is NaN here: not a metric.
     return [{c: row[c] for c in cols if row[c] == row[c]} for _, row in by_seed.iterrows()]

@@ -35,11 +35,13 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 # Params that are not part of a configuration: the seed varies within one; the rest change no
-# number (where the store is, the progress bar, where the data files are and how to fetch them).
+# number (where the store is, the progress bar, how many processes train, where the data files
+# are and how to fetch them).
 NOT_CONFIG = ("seed",)
 NOT_CONFIG_PREFIXES = (
     "mlflow.",
     "train.progress",
+    "train.workers",  # the same bits with any number of workers
     "data.dir",
     "data.download",
     "data.mirrors",
@@ -302,9 +304,14 @@ def configurations(runs: pd.DataFrame) -> pd.Series:
 
 
 def final_metrics(runs: pd.DataFrame) -> list[str]:
-    """The final metrics of ``runs`` (without ``metrics.``): everything but per-epoch curves."""
+    """The final metrics of ``runs`` (without ``metrics.``): everything but per-epoch curves
+    and the machine's load while a run ran (MLflow's ``system/*``: not a result)."""
     names = [c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.")]
-    return [m for m in names if m not in CURVES and runs[f"metrics.{m}"].notna().any()]
+    return [
+        m
+        for m in names
+        if m not in CURVES and not m.startswith("system/") and runs[f"metrics.{m}"].notna().any()
+    ]
 
 
 def _study_run(runs: pd.DataFrame) -> pd.Series:

@@ -33,18 +33,20 @@ ranking. The models' subsets are independent draws, so the halves are simply the
 second ``t / 2`` models.
 
 ``estimate`` is the estimator, a pure function of two (t, n) matrices; ``memorization_study``
-is the loop that trains the models (the study core's ``fit_arm``, without the per-example
-record) and returns them as a ``MemorizationResult``. Nothing here records or draws.
+trains the models (``SubsetModels``: the study core's ``fit_arm``, without the per-example
+record), through a ``map`` it is given (one after another, or in worker processes: the same
+bits), and returns them as a ``MemorizationResult``. Nothing here records or draws.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pipeline.data.split import Splits
 from pipeline.settings import MemorizationSettings, ModelSettings, RunSettings, TrainSettings
 from pipeline.study.examples import auroc
 from pipeline.study.results import DataSummary
@@ -144,7 +146,8 @@ class MemorizationResult:
     ``trained`` and ``correct`` are (t, n) bool; ``index``, ``label``, ``true_label`` and
     ``corrupted`` (n,) say who the pool's examples are (as in ``ExampleRecord``); ``inputs``
     (n, n_features) are the pool's images, for galleries. ``test_accuracy`` and ``epochs``
-    are (t,); ``fit_seconds`` is the time spent in training steps, ``seconds`` the whole loop.
+    are (t,); ``fit_seconds`` is the time spent in training steps, summed over the models
+    (more than ``seconds``, the whole loop's wall time, when they train in parallel).
     """
 
     trained: np.ndarray
@@ -239,7 +242,10 @@ class MemorizationResult:
             )
         if "mem_auroc_corrupt" in m:
             lines.append(f"corrupted vs clean AUROC of the score: {m['mem_auroc_corrupt']:.3f}")
-        lines.append(f"{self.seconds:.0f} s in all, {self.fit_seconds:.0f} s of it training")
+        lines.append(  # in worker processes the models' training adds up to more than the wall
+            f"{self.seconds:.0f} s in all; the models' training steps took "
+            f"{self.fit_seconds:.0f} s together"
+        )
         return "\n".join(lines)
 
 
@@ -307,6 +313,51 @@ def subsets(n: int, n_models: int, fraction: float, seed: int) -> np.ndarray:
     return trained
 
 
+@dataclass(frozen=True)
+class SubsetModels:
+    """Model k of a memorization study, trained and scored: ``SubsetModels(...)(k)``.
+
+    Everything a model needs, so that the models can train anywhere (a worker process, see
+    the ``map`` of :func:`memorization_study`): the split (``splits``, its training pool
+    ``X_train``), the labels trained on (``labels``, (n,)), which examples each model trains
+    on (``trained``, (t, n) bool), the model and training settings, the study's seed.
+    """
+
+    splits: Splits
+    labels: np.ndarray
+    trained: np.ndarray
+    model: ModelSettings
+    train: TrainSettings
+    seed: int
+    n_classes: int
+
+    def __call__(self, k: int) -> SubsetModel:
+        s, X, y = self.splits, self.splits.X_train, self.labels
+        rows = np.flatnonzero(self.trained[k])
+        subset = Arm(f"model-{k}", replace(s, X_train=X[rows], y_train=y[rows]), y[rows], None)
+        model_seed = derive_seed(self.seed, f"memorization-model-{k}")
+        estimator, result = fit_arm(
+            subset, self.model, self.train, model_seed, n_classes=self.n_classes
+        )
+        return SubsetModel(
+            correct=estimator.predict(X) == y,
+            test_accuracy=float(np.mean(estimator.predict(s.X_test) == s.y_test)),
+            epochs=int(result.epochs),
+            fit_seconds=result.fit_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class SubsetModel:
+    """What one subset model gives the study: ``correct`` (n,) bool on the whole pool, against
+    the labels trained on; its test accuracy, epochs and seconds in training steps."""
+
+    correct: np.ndarray
+    test_accuracy: float
+    epochs: int
+    fit_seconds: float
+
+
 def memorization_study(
     arm,
     model: ModelSettings,
@@ -317,6 +368,7 @@ def memorization_study(
     seed: int,
     n_classes: int,
     on_model: Callable[[int, int], None] | None = None,
+    map: Callable[[Callable, Iterable], Iterable] = map,
 ) -> MemorizationResult:
     """Train ``n_models`` models on random subsets of ``arm``'s training pool and score the pool.
 
@@ -324,7 +376,11 @@ def memorization_study(
     initialised from ``derive_seed(seed, "memorization-model-k")`` and trained as any run is
     (``fit_arm``: the same stopping rule, ``train.stop_at_fit``), then predicts the whole
     pool (against the labels trained on) and the test split. ``on_model(k, n_models)`` is
-    called after each model (a progress bar).
+    called as each model's result comes, in model order (a progress bar).
+
+    ``map(fn, range(n_models))`` trains the models: the builtin ``map`` one after another
+    here; ``pipeline.runtime.workers.mapper`` in worker processes. Each model depends only on
+    its k, so any ``map`` that yields results in order gives the same bits.
     """
     start = time.perf_counter()
     train = replace(train, record_examples=False)  # no per-example record for these models
@@ -332,19 +388,16 @@ def memorization_study(
     X, y = s.X_train, arm.y_train
     n = len(y)
     trained = subsets(n, n_models, fraction, derive_seed(seed, "memorization-subsets"))
+    models = SubsetModels(s, y, trained, model, train, seed, n_classes)
     correct = np.zeros_like(trained)
     test_accuracy = np.zeros(n_models)
     epochs = np.zeros(n_models, dtype=int)
     fit_seconds = 0.0
-    for k in range(n_models):
-        rows = np.flatnonzero(trained[k])
-        subset = Arm(f"model-{k}", replace(s, X_train=X[rows], y_train=y[rows]), y[rows], None)
-        model_seed = derive_seed(seed, f"memorization-model-{k}")
-        estimator, result = fit_arm(subset, model, train, model_seed, n_classes=n_classes)
-        fit_seconds += result.fit_seconds
-        epochs[k] = result.epochs
-        correct[k] = estimator.predict(X) == y
-        test_accuracy[k] = float(np.mean(estimator.predict(s.X_test) == s.y_test))
+    for k, got in enumerate(map(models, range(n_models))):
+        correct[k] = got.correct
+        test_accuracy[k] = got.test_accuracy
+        epochs[k] = got.epochs
+        fit_seconds += got.fit_seconds
         if on_model is not None:
             on_model(k + 1, n_models)
     index = s.index_train if s.index_train is not None else np.full(n, -1, dtype=np.int64)
@@ -365,11 +418,13 @@ def memorization_study(
 
 
 def run_memorization(
-    settings: RunSettings, on_model: Callable[[int, int], None] | None = None
+    settings: RunSettings,
+    on_model: Callable[[int, int], None] | None = None,
+    map: Callable[[Callable, Iterable], Iterable] = map,
 ) -> tuple[DataSummary, MemorizationResult]:
     """The whole study ``settings`` describe (``settings.memorization``: how many models, on
     what share of the pool): load, split, corrupt as ``settings.probe`` says (no control arm),
-    then ``memorization_study``. Records nothing."""
+    then ``memorization_study``, its models trained by ``map``. Records nothing."""
     memorization = settings.memorization or MemorizationSettings()
     from pipeline.study.run import load_data, make_arms, summarize_data
 
@@ -385,5 +440,6 @@ def run_memorization(
         seed=settings.seed,
         n_classes=dataset.n_classes,
         on_model=on_model,
+        map=map,
     )
     return summarize_data(dataset, splits), result

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.constraints import Choice, Number, check
+from pipeline.options import INPUT_KINDS, LABEL_MODES
 
-LABEL_MODES = ("shuffle", "random")
-INPUT_KINDS = ("none", "shuffled_pixels", "random_pixels", "gaussian")
-FRACTION = Number(low=0, high=1)  # probe.labels.fraction
+# Class-conditional noise between look-alike digits (Patrini et al. 2017, "Making deep neural
+# networks robust to label noise: a loss correction approach", their MNIST setting).
+ASYMMETRIC_FLIPS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,24 @@ class LabelCorruption:
 def corrupt_labels(
     y: np.ndarray, fraction: float, mode: str, *, n_classes: int, seed: int
 ) -> LabelCorruption:
-    """Corrupt exactly ``round(fraction * n_samples)`` training labels, chosen uniformly.
+    """Corrupt exactly ``round(fraction * n_samples)`` training labels, chosen uniformly
+    (``"asymmetric"``: ``round(fraction * n_source)``, see ``mode``).
 
     Parameters
     ----------
     y : ndarray of shape (n_samples,), int
         True training labels in ``0 .. n_classes - 1``. Not modified.
     fraction : float
-        Fraction of examples to corrupt, in [0, 1] (config ``probe.labels.fraction``).
-    mode : {"shuffle", "random"}
+        Fraction of examples to corrupt, in [0, 1] (config ``probe.labels.fraction``, checked
+        by the settings: ``pipeline.options.FRACTION``).
+    mode : {"shuffle", "random", "asymmetric"}
         ``"shuffle"`` permutes the chosen labels among themselves, so the class counts stay
         exactly the same. ``"random"`` replaces each chosen label with a class drawn uniformly
         from ``0 .. n_classes - 1``, as in Zhang et al. 2017 (config ``probe.labels.mode``).
+        ``"asymmetric"`` is class-conditional noise between look-alike digits
+        (``ASYMMETRIC_FLIPS``: 2 -> 7, 3 -> 8, 5 <-> 6, 7 -> 1, Patrini et al. 2017):
+        ``fraction`` of the examples of those source classes, chosen uniformly among them, get
+        their class's partner (every chosen label is wrong; the other classes keep theirs).
     n_classes : int
         Number of classes, used by ``"random"``.
     seed : int
@@ -69,21 +75,28 @@ def corrupt_labels(
 
     Raises
     ------
-    ConfigError
-        If ``fraction`` is outside [0, 1] or ``mode`` is unknown.
+    ValueError
+        If ``mode`` is not one of ``LABEL_MODES``, or ``fraction`` asks for more labels than
+        there are (or fewer than none).
     """
-    check("probe.labels.fraction", fraction, FRACTION)  # also rejects NaN
-    check("probe.labels.mode", mode, Choice(LABEL_MODES))
     labels = np.array(y, dtype=np.int64)  # always a copy
     if labels.ndim != 1:
         raise ValueError(f"y must have shape (n_samples,), got {labels.shape}")
     n = labels.shape[0]
     rng = np.random.default_rng(seed)
     chosen = rng.choice(n, size=round(fraction * n), replace=False)
-    if mode == "shuffle":
+    if mode == "asymmetric":
+        if n_classes <= max(*ASYMMETRIC_FLIPS, *ASYMMETRIC_FLIPS.values()):
+            raise ValueError(f"asymmetric label noise needs the 10 digit classes, not {n_classes}")
+        source = np.flatnonzero(np.isin(labels, list(ASYMMETRIC_FLIPS)))
+        chosen = rng.choice(source, size=round(fraction * len(source)), replace=False)
+        labels[chosen] = [ASYMMETRIC_FLIPS[int(c)] for c in labels[chosen]]
+    elif mode == "shuffle":
         labels[chosen] = rng.permutation(labels[chosen])
-    else:
+    elif mode == "random":
         labels[chosen] = rng.integers(0, n_classes, size=chosen.size)
+    else:
+        raise ValueError(f"mode must be one of {', '.join(LABEL_MODES)}, got {mode!r}")
     corrupted = np.zeros(n, dtype=bool)
     corrupted[chosen] = True
     return LabelCorruption(labels=labels, corrupted=corrupted)
@@ -127,10 +140,9 @@ def randomize_inputs(
 
     Raises
     ------
-    ConfigError
-        For a ``kind`` not in ``INPUT_KINDS``; the message names ``probe.inputs``.
+    ValueError
+        For a ``kind`` not in ``INPUT_KINDS``.
     """
-    check("probe.inputs", kind, Choice(INPUT_KINDS))
     check_2d(X_train)
     others = tuple(others)
     for X in others:
@@ -144,7 +156,9 @@ def randomize_inputs(
     if kind == "random_pixels":
         # Shuffles each row independently (a copy); no (n_train, n_features) key matrix needed.
         return rng.permuted(X_train, axis=1), others
-    return gaussian_like(rng, X_train, X_train.shape[0]), others
+    if kind == "gaussian":
+        return gaussian_like(rng, X_train, X_train.shape[0]), others
+    raise ValueError(f"kind must be one of {', '.join(INPUT_KINDS)}, got {kind!r}")
 
 
 def split_accuracy(

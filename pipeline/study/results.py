@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.data.prepared import DataSummary
 from pipeline.study.examples import ExampleRecord, auroc_lines
 from pipeline.study.examples import inverted_scores as inverted_score_names
 from pipeline.study.examples import summary as example_summary
@@ -29,17 +30,6 @@ class Scores:
     def metrics(self, part: str) -> dict[str, float]:
         """``{"<part>_loss": ..., "<part>_accuracy": ...}``."""
         return {f"{part}_loss": self.loss, f"{part}_accuracy": self.accuracy}
-
-
-@dataclass(frozen=True)
-class DataSummary:
-    """The data a study ran on: which pool, how it was split, and the split's fingerprint."""
-
-    name: str
-    fingerprint: str  # of the six split arrays (pipeline.data.split.fingerprint)
-    sizes: dict[str, int]  # n_train, n_val, n_test
-    n_classes: int
-    image_shape: tuple[int, ...]  # one input's shape, for drawing it
 
 
 @dataclass

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.data.datasets import Dataset, load_dataset
-from pipeline.data.split import Splits, fingerprint, stratified_split
+from pipeline.data.datasets import Dataset
+from pipeline.data.prepared import DataSummary, load_split, summarize_data
+from pipeline.data.split import Splits
 from pipeline.models import build_model
 from pipeline.settings import (
     DataSettings,
@@ -37,7 +38,7 @@ from pipeline.study.evaluate import confusion_matrix, evaluate
 from pipeline.study.examples import ExampleRecord
 from pipeline.study.noise import NoiseResult, noise_images, noise_summary
 from pipeline.study.probes import corrupt_labels, randomize_inputs, split_accuracy
-from pipeline.study.results import ArmResult, Comparison, DataSummary, Scores, StudyResult
+from pipeline.study.results import ArmResult, Comparison, Scores, StudyResult
 from pipeline.study.seeds import derive_seed
 from pipeline.study.train import TrainResult, train_epochs
 
@@ -117,28 +118,9 @@ class Observers(StudyObserver):
 
 def load_data(data: DataSettings, split: SplitSettings, seed: int) -> tuple[Dataset, Splits]:
     """Load the dataset and split it, stratified and seeded by ``split.seed``, else ``seed``."""
-    dataset = load_dataset(data.name, **data.options)
-    splits = stratified_split(
-        dataset.X,
-        dataset.y,
-        train=split.train,
-        val=split.val,
-        test=split.test,
-        seed=derive_seed(seed if split.seed is None else split.seed, "split"),
-        fixed_test=dataset.fixed_test,
-    )
-    return dataset, splits
-
-
-def summarize_data(dataset: Dataset, splits: Splits) -> DataSummary:
-    sizes = {f"n_{part}": n for part, n in splits.sizes().items()}
-    return DataSummary(
-        name=dataset.name,
-        fingerprint=fingerprint(splits),
-        sizes=sizes,
-        n_classes=dataset.n_classes,
-        image_shape=dataset.image_shape,
-    )
+    split_seed = derive_seed(seed if split.seed is None else split.seed, "split")
+    fractions = {"train": split.train, "val": split.val, "test": split.test}
+    return load_split(data.name, data.options, **fractions, seed=split_seed)
 
 
 def make_arms(splits: Splits, probe: ProbeSettings, *, n_classes: int, seed: int) -> list[Arm]:

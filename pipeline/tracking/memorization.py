@@ -64,10 +64,13 @@ def run_and_record(run_id: str, settings: RunSettings) -> MemorizationResult:
     """Run the memorization study ``settings.memorization`` asks for, recorded in ``run_id``."""
     from tqdm.auto import tqdm
 
+    from pipeline.runtime.workers import mapper
+
     disable = {"auto": None, True: False, False: True}[settings.train.progress]
     bar = tqdm(total=settings.memorization.n_models, desc="models", disable=disable, leave=False)
+    models = mapper(settings.train.workers, settings.numerics)  # train.workers processes
     with contextlib.closing(bar):
-        data, result = run_memorization(settings, on_model=lambda k, total: bar.update(1))
+        data, result = run_memorization(settings, lambda k, total: bar.update(1), models)
     store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
     store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})
     record_memorization(run_id, result, data)

@@ -38,6 +38,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from pipeline.runtime import faults
+from pipeline.runtime.workers import PRELOAD as TRAINING_MODULES
 
 BUILDERS = ("pipeline.report.figures", "pipeline.report.example_figures")
 MAX_WORKERS = 4
@@ -191,7 +192,9 @@ def _open_pool(n: int) -> None:
             import multiprocessing
 
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(list(BUILDERS))
+            # The training workers (runtime.workers) fork from the same server: it imports
+            # their code too, while the run starts, so that they start at once.
+            context.set_forkserver_preload([*BUILDERS, *TRAINING_MODULES])
             _new_folder()
             pool = ProcessPoolExecutor(
                 n, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)

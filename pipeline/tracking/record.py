@@ -7,7 +7,7 @@ epochs (``store.epoch_metrics``), and when the arm is done records what it retur
 (``tracking.examples``), the model and the warnings. ``execute`` is ``python -m pipeline``'s
 whole run: the run with the params and the config, the study (the entry point adds its other
 observers: the checkpoints, the progress bar), and the comparison on the parent. The DVC stages
-record through the same ``record_arm``.
+record through the same ``arms.log_arm``, without the figures.
 
 A job run again in the folder of one that was stopped, however it was stopped, finishes the
 same record: with checkpoints, it takes over the run recorded for its folder (tag
@@ -38,8 +38,8 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
 
     The figures are drawn beside the rest (``painter``) and are in the run when it ends.
     """
-    from pipeline.tracking.examples import record_examples
-    from pipeline.tracking.models import log_model
+    from pipeline.tracking.arms import log_arm
+    from pipeline.tracking.examples import paint_examples
 
     paint = functools.partial(painter.paint, run_id)
     paint("learning_curves.png", "figures.learning_curves", arm.training.history, title=title)
@@ -64,16 +64,8 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
             fractions,
             title="what the network sees in noise",
         )
-    record_examples(run_id, arm, data, title=title)
-    store.log_metrics(run_id, {**arm.metrics(), **arm.timings()}, step=arm.training.epochs)
-    faults.point("arm-metrics-logged")
-    store.log_dict(
-        run_id, {"rows_true_cols_predicted": arm.confusion.tolist()}, "confusion_matrix.json"
-    )
-    uri = log_model(arm.model, input_example=arm.input_example, run_id=run_id)
-    store.set_tags(run_id, {"model_uri": uri})
-    store.record_warnings(run_id, arm.warnings)
-    faults.point("arm-recorded")
+    paint_examples(run_id, arm, data, title=title)
+    log_arm(run_id, arm)  # all the rest: metrics, confusion matrix, examples, model, warnings
 
 
 def _without(tags: Mapping[str, str], key: str) -> dict[str, str]:
@@ -191,6 +183,10 @@ def execute(
             from pipeline.tracking.memorization import run_and_record
 
             return run_id, run_and_record(run_id, settings)
+        if settings.label_issues:  # cross-fitted models, one run (+experiment=label_issues)
+            from pipeline.tracking.label_issues import run_and_record_label_issues
+
+            return run_id, run_and_record_label_issues(run_id, settings)
         recorder = MlflowRecorder(
             run_id,
             name=name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -22,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import numerics
 from pipeline.runtime import faults, owner
-from pipeline.tracking import outage, painter
+from pipeline.tracking import outage
 
 _PARAM_BATCH, _METRIC_BATCH = 100, 1000  # MLflow's most params / metrics per log_batch call
 # The experiment's type for MLflow's UI: model training (ExperimentKind.CUSTOM_MODEL_DEVELOPMENT),
@@ -30,6 +31,16 @@ _PARAM_BATCH, _METRIC_BATCH = 100, 1000  # MLflow's most params / metrics per lo
 # switch is off; 3.17 has the switch on and takes the view from the link (tracking/ui.py).
 EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
+# Every run's "System metrics" tab: CPU, memory, disk and network (psutil), as ``system/*``
+# metrics, sampled by a daemon thread from start to end of run (it never holds the process up).
+# Every second, not MLflow's 10: memlab's runs last seconds. MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING
+# =false turns them off; MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL sets another interval.
+SYSTEM_METRICS = os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true").lower() not in (
+    "false",
+    "0",
+)
+if not os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"):
+    mlflow.set_system_metrics_sampling_interval(1)
 
 
 def configure(tracking_uri: str | None, experiment_name: str) -> str:
@@ -152,7 +163,7 @@ def run(
     """
     client = MlflowClient()
     if resume:
-        active = mlflow.start_run(run_id=resume, nested=True)
+        active = mlflow.start_run(run_id=resume, nested=True, log_system_metrics=SYSTEM_METRICS)
         adopt(resume)
     else:
         active = mlflow.start_run(
@@ -160,25 +171,28 @@ def run(
             tags={**numerics.tags(), **owner.tags(), **(tags or {})},
             parent_run_id=parent_run_id,
             nested=True,
+            log_system_metrics=SYSTEM_METRICS,
         )
     run_id = active.info.run_id
     faults.point("run-created")
     try:
         yield run_id
-        if figures_with:
+        if (painter := _painter()) and figures_with:
             painter.hand_over(run_id, figures_with)
-        else:
+        elif painter:
             painter.finish(run_id)  # its figures, drawn beside it: a FINISHED run has them all
     except KeyboardInterrupt as err:
         from pipeline.runtime.signals import Terminated
 
-        painter.salvage(run_id)
+        if painter := _painter():
+            painter.salvage(run_id)
 
         why = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted (Ctrl-C)"
         _end(client, run_id, "KILLED", why)
         raise
     except BaseException as err:
-        painter.salvage(run_id)
+        if painter := _painter():
+            painter.salvage(run_id)
         _end(client, run_id, "FAILED", f"{type(err).__name__}: {err}"[:5000])
         if outage.unreachable(err):  # MLflow's own retries gave up: one line, no traceback
             raise outage.lost(mlflow.get_tracking_uri(), err) from None
@@ -187,6 +201,15 @@ def run(
         faults.point("run-ending")
         mlflow.end_run(status="FINISHED")
         _adopted.pop(run_id, None)
+
+
+def _painter():
+    """``painter`` if this process has drawn with it, else None: no figures to wait for.
+
+    Not imported here: a process that draws no figure (a DVC stage that trains) then loads no
+    figure code, and its DVC stage does not depend on it; whoever paints imported it.
+    """
+    return sys.modules.get("pipeline.tracking.painter")
 
 
 # Runs taken over from a stopped process (``run(resume=...)``): each metric's steps already
