@@ -58,7 +58,7 @@ notebook: $(NOTEBOOK_STAMP) ## open the tutorial notebook in JupyterLab (install
 	$(VENV)/bin/jupyter lab notebooks/tutorial.ipynb
 
 # make server PORT=5001 SERVER_DIR=/srv/mlflow [HOST=0.0.0.0 ALLOWED_HOSTS=mlflow.lab.org,10.1.*]
-#             [ARTIFACTS=s3://bucket/mlflow] [AUTH=1]     (README: "A team tracking server")
+#             [ARTIFACTS=s3://bucket/mlflow] [AUTH=1]     (docs/server.md)
 PORT       ?= 5000
 SERVER_DIR ?= mlserver
 HOST       ?= 127.0.0.1

@@ -1,7 +1,7 @@
 """A job killed outright (``kill -9``) at any point, then run again with the same command in the
 same folder, leaves the very record of a job that was never stopped: every epoch of every
 metric once, every final metric once, one model per arm, every figure, the same statuses, no
-second run (``pipeline.runtime.faults`` names the points; README "What a stopped run leaves").
+second run (``pipeline.runtime.faults`` names the points; docs/stopped-runs.md).
 """
 
 from __future__ import annotations

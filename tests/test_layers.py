@@ -85,8 +85,8 @@ LAYERS = {
     "entry": ("__main__.py", "overrides.py", "sweep.py", "launcher.py", "report/__main__.py"),
     "bench": ("bench/",),
 }
-# What each layer may import (besides itself); any pair not listed is forbidden. The README's
-# "Layout" table says the same (``test_the_readme_draws_the_layers_the_test_checks``).
+# What each layer may import (besides itself); any pair not listed is forbidden. The table in
+# docs/layout.md says the same (``test_the_layout_doc_draws_the_layers_the_test_checks``).
 BELOW_THE_CORE = {"base", "numerics", "options", "data", "models"}
 KNOWS = {
     "base": set(),
@@ -103,7 +103,7 @@ KNOWS = {
     "entry": BELOW_THE_CORE | {"settings", "study", "runtime", "report", "tracking"},
     "bench": BELOW_THE_CORE | {"settings", "study", "runtime", "report", "tracking", "entry"},
 }
-README = PACKAGE.parent / "README.md"
+LAYOUT_DOC = PACKAGE.parent / "docs" / "layout.md"
 
 
 def layer_of(relative: str) -> str:
@@ -114,7 +114,7 @@ def layer_of(relative: str) -> str:
         for prefix in prefixes
         if relative == prefix or (prefix.endswith("/") and relative.startswith(prefix))
     ]
-    assert found, f"pipeline/{relative} is in no layer: add it to LAYERS (and the README)"
+    assert found, f"pipeline/{relative} is in no layer: add it to LAYERS (and docs/layout.md)"
     return max(found)[1]
 
 
@@ -225,9 +225,9 @@ def test_the_options_are_a_leaf():
     assert imported <= {"constraints.py"}, imported
 
 
-def _readme_layout() -> dict[str, set[str]]:
-    """The README's "Layout" table: each row's layer -> the layers it says the row knows of."""
-    text = README.read_text().split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+def _documented_layout() -> dict[str, set[str]]:
+    """docs/layout.md's table: each row's layer -> the layers it says the row knows of."""
+    text = LAYOUT_DOC.read_text()
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| `")]
     table: dict[str, set[str]] = {}
     for cells in rows:
@@ -238,5 +238,5 @@ def _readme_layout() -> dict[str, set[str]]:
     return table
 
 
-def test_the_readme_draws_the_layers_the_test_checks():
-    assert _readme_layout() == KNOWS
+def test_the_layout_doc_draws_the_layers_the_test_checks():
+    assert _documented_layout() == KNOWS

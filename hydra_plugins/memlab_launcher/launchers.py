@@ -39,7 +39,7 @@ class LocalConf(plugin_config.LocalQueueConf):
 class SlurmConf(plugin_config.SlurmQueueConf):
     """The sweep folder (``hydra.sweep.dir``) and the venv must be on a filesystem the nodes
     share; track through an MLflow server (``mlflow.tracking_uri=http://...``), never SQLite
-    on NFS. See the README, "Running on a cluster"."""
+    on NFS. See docs/cluster.md."""
 
     _target_: str = "hydra_plugins.memlab_launcher.launchers.SlurmLauncher"
     name: str = "memlab"  # the job name squeue shows
