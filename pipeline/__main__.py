@@ -118,8 +118,8 @@ def main(cfg: DictConfig) -> None:
     parent = sweep_parent_id()
     try:
         from pipeline import numerics
+        from pipeline.runtime import figure_pool
         from pipeline.settings import RunSettings
-        from pipeline.tracking import painter
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_config(config)
@@ -136,7 +136,7 @@ def main(cfg: DictConfig) -> None:
         store.configure(settings.mlflow.tracking_uri, settings.mlflow.experiment_name)
         # The figures' workers get ready while the run trains; a job with one core to itself
         # draws them there.
-        painter.start(min(cores, painter.MAX_WORKERS) if cores > 1 else 0)
+        figure_pool.start(min(cores, figure_pool.MAX_WORKERS) if cores > 1 else 0)
         for note in numerics.apply(settings.numerics, cores=cores):  # before any computing
             print(f"note: {note}", file=sys.stderr)
         config["model"].update(settings.model.params())  # record the values actually used

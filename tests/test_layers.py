@@ -96,7 +96,7 @@ KNOWS = {
     "models": {"base"},
     "settings": BELOW_THE_CORE,
     "study": BELOW_THE_CORE | {"settings"},
-    "runtime": BELOW_THE_CORE | {"settings", "study"},
+    "runtime": BELOW_THE_CORE | {"settings", "study", "report"},  # the figure workers draw
     "report": BELOW_THE_CORE | {"study"},
     "tracking": BELOW_THE_CORE | {"settings", "study", "runtime", "report"},
     "stages": BELOW_THE_CORE | {"settings", "study", "runtime", "report", "tracking"},

@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.report import figures
+from pipeline.runtime import figure_pool
 from pipeline.tracking import painter
 from pipeline.tracking import store as tracking
 
@@ -49,19 +50,21 @@ def _pngs(client, run_id: str, folder: str | None = None) -> dict[str, bytes]:
 @pytest.fixture(params=["workers", "here"])
 def mode(request, monkeypatch):
     """The worker processes, and drawing in the run's process (MEMLAB_FIGURE_WORKERS=0)."""
-    painter.close()
+    figure_pool.close()
     monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "2" if request.param == "workers" else "0")
     yield request.param
-    painter.close()
+    figure_pool.close()
 
 
 def test_a_finished_run_holds_its_figures_the_same_bytes_as_drawn_here(store, mode, tmp_path):
     with tracking.run("r") as run_id:
         painter.paint(run_id, "curves.png", "figures.learning_curves", HISTORY, title="t")
         painter.paint(run_id, "deep/more.png", figures.learning_curves, HISTORY)
-    assert (painter._pool is not None) == (mode == "workers")
+    assert (figure_pool._pool is not None) == (mode == "workers")
     logged = _pngs(store, run_id)
-    here = painter.draw("curves.png", figures.learning_curves, (HISTORY,), {"title": "t"}, tmp_path)
+    here = figure_pool.draw(
+        "curves.png", figures.learning_curves, (HISTORY,), {"title": "t"}, tmp_path
+    )
     assert set(logged) == {"curves.png", "deep/more.png"}
     assert logged["curves.png"] == open(here["curves.png"], "rb").read()
     assert store.get_run(run_id).info.status == "FINISHED"
@@ -124,7 +127,7 @@ def test_a_program_started_as_a_script_draws_in_its_own_process(tmp_path, monkey
 
     monkeypatch.delenv("MEMLAB_FIGURE_WORKERS", raising=False)
     script = tmp_path / "script.py"
-    script.write_text("from pipeline.tracking import painter\nprint(painter.workers())\n")
+    script.write_text("from pipeline.runtime import figure_pool\nprint(figure_pool.workers())\n")
     as_script = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     as_module = subprocess.run(
         [sys.executable, "-m", "script"], capture_output=True, text=True, cwd=tmp_path
@@ -189,20 +192,20 @@ def test_every_run_of_a_sweep_and_of_its_arms_holds_every_figure(workdir):
 def test_a_bad_worker_count_is_a_one_line_error(monkeypatch):
     from pipeline.errors import ConfigError
 
-    painter.close()
+    figure_pool.close()
     monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "two")
     with pytest.raises(ConfigError, match="MEMLAB_FIGURE_WORKERS must be a whole number"):
-        painter.start()
-    assert not painter._started
+        figure_pool.start()
+    assert not figure_pool._started
 
 
 def test_a_worker_that_dies_costs_no_figure(store, monkeypatch):
-    painter.close()
+    figure_pool.close()
     monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "1")
     with tracking.run("r") as run_id:
         painter.paint(run_id, "dies.png", die_in_a_worker, HISTORY)
         painter.paint(run_id, "curves.png", "figures.learning_curves", HISTORY)
     assert set(_pngs(store, run_id)) == {"dies.png", "curves.png"}  # drawn again, here
     assert store.get_run(run_id).info.status == "FINISHED"
-    assert painter._pool is None  # the rest of the process draws its own
-    painter.close()
+    assert figure_pool._pool is None  # the rest of the process draws its own
+    figure_pool.close()

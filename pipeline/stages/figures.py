@@ -29,6 +29,7 @@ def history(table: dict[str, list]) -> dict[str, list]:
 
 
 def main() -> None:
+    from pipeline.runtime import figure_pool
     from pipeline.tracking import painter
 
     params = common.stage_params(STAGE)
@@ -37,7 +38,7 @@ def main() -> None:
     name = model_name(model)
     tags = {"model": name, "data_fingerprint": data.fingerprint, "data": data.name}
     run_name = f"dvc-{STAGE}-{name}-seed{model.random_state}"
-    painter.start(0)  # a handful of figures: drawn here, no worker processes to start
+    figure_pool.start(0)  # a handful of figures: drawn here, no worker processes to start
     with stage_run.stage_run(STAGE, params, name=run_name, tags=tags) as run:
         train = history(common.read_table(common.PLOTS / "train.csv"))
         painter.paint(run, "learning_curves.png", learning_curves, train, title="train")
