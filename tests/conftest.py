@@ -1,39 +1,25 @@
-"""Shared test helpers: run the real CLI in a temporary directory with its own MLflow store."""
+"""Shared fixtures: a working directory for the real CLI, HTTP mirrors, and MLflow stores.
+
+Plain helpers (running the CLI, the subprocess environment, reading a store) are in
+``helpers.py``; test modules import them from there, never from this file.
+"""
 
 from __future__ import annotations
 
 import functools
 import http.server
-import os
-import subprocess
-import sys
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
+from helpers import QuietHandler  # imports no NumPy (see below)
 
 # First, before any test module imports NumPy: `import pipeline` chooses the BLAS kernel NumPy
 # loads, and apply pins the thread count, so in-process tests compute what runs compute.
 import pipeline.numerics
 
 pipeline.numerics.apply(None)
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
-
-
-def run_cli(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``python -m pipeline ARGS`` in ``workdir``; MLflow's default store is workdir/mlflow.db."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
@@ -42,51 +28,13 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def store_uri(workdir: Path) -> str:
-    return f"sqlite:///{workdir / 'mlflow.db'}"
-
-
-def search(workdir: Path, experiment: str = "memlab"):
-    """All runs of ``experiment`` in ``workdir``'s store, as a DataFrame (oldest first)."""
-    import mlflow
-
-    mlflow.set_tracking_uri(store_uri(workdir))
-    runs = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time ASC"])
-    return runs
-
-
-def runs_with_epochs(db: Path, metric: str = "train_loss") -> dict[str, int]:
-    """How many epochs of ``metric`` each run in the SQLite store ``db`` has, read-only.
-
-    For watching a running job: opening the store with MLflow from the test would create or
-    migrate its tables while the job does the same.
-    """
-    import sqlite3
-
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
-            rows = connection.execute(
-                "SELECT run_uuid, count(*) FROM metrics WHERE key = ? GROUP BY run_uuid", (metric,)
-            ).fetchall()
-    except sqlite3.Error:  # not created yet, or its tables not yet
-        return {}
-    return dict(rows)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder without logging every request on stderr."""
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def http_mirror():
     """Start HTTP servers on 127.0.0.1 (port 0) for given folders; shut them all down after."""
     servers = []
 
     def start(directory: Path, handler=None) -> str:
-        handler = handler or functools.partial(_QuietHandler, directory=str(directory))
+        handler = handler or functools.partial(QuietHandler, directory=str(directory))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
@@ -100,16 +48,41 @@ def http_mirror():
         thread.join(timeout=5)
 
 
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory) -> Path:
+    """A new SQLite store file, made once per session as ``store.configure`` makes a new one
+    (MLflow's tables and its ~50 migrations, which take seconds): it holds MLflow's Default
+    experiment only.
+
+    Made by configure's own step for a new file (``store_faults.initialising``), short of
+    choosing an experiment: on a copy, configure finds the file made and goes on as on a new
+    store (WAL mode, the experiment and its tag). Nothing in it names this folder: MLflow puts
+    an experiment's artifacts under the current directory's ``mlruns``, not beside the store.
+    """
+    from pipeline.tracking import store_faults
+
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    with store_faults.initialising(f"sqlite:///{path}"):  # tables, migrations, Default
+        pass
+    leftovers = sorted(p.name for p in path.parent.iterdir() if p != path)
+    assert leftovers == [], f"the template store is more than one file: {leftovers}"
+    return path
+
+
 @pytest.fixture
-def store(tmp_path):
-    """A fresh SQLite store as MLflow's tracking URI for this test (restored afterwards)."""
+def store(tmp_path, empty_store):
+    """A fresh SQLite store as MLflow's tracking URI for this test (restored afterwards): a copy
+    of ``empty_store`` with the experiment ``test``, its artifacts in ``tmp_path/mlruns`` (MLflow
+    would put them under the current directory's ``mlruns``, that is the checkout's)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     from pipeline.tracking import store as tracking
 
     previous = mlflow.get_tracking_uri()
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("test", (tmp_path / "mlruns").as_uri())
     tracking.configure(uri, "test")
     yield MlflowClient(uri)
     mlflow.set_tracking_uri(previous)

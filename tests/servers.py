@@ -4,7 +4,6 @@ TCP proxy that can take a server away for a while. Each listens on a free loopba
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import socket
@@ -16,10 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, clean_env
 
 from pipeline.tracking.server import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def need_postgres() -> None:
@@ -42,14 +40,6 @@ def server_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without MLflow or AWS settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
-
-
 @contextlib.contextmanager
 def tracking_server(folder: Path, *args: str, env: dict | None = None) -> Iterator[str]:
     """``python -m pipeline.tracking.server`` in the foreground, as ``make server`` runs it."""
@@ -67,7 +57,7 @@ def tracking_server(folder: Path, *args: str, env: dict | None = None) -> Iterat
         server = subprocess.Popen(
             [*command, "--port", str(port), *args],
             cwd=ROOT,
-            env=env or clean_env(),
+            env=env or clean_env("AWS_"),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, search, store_uri
+from helpers import clean_env, run_cli, search, store_uri
 
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.runtime.checkpoints import Checkpoints
@@ -94,6 +94,7 @@ def test_a_job_stopped_while_it_writes_a_checkpoint_goes_on_from_the_one_before(
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["run-epoch8.npz"]
 
 
+@pytest.mark.slow
 def test_only_numpy_mlp_checkpoints(workdir):
     done = run_cli(workdir, "model=sklearn_mlp", "model.loss=cross_entropy",
                    "train.checkpoint_every=5")  # fmt: skip
@@ -115,10 +116,8 @@ def test_sigterm_then_the_same_command_finishes_the_same_run_with_the_same_bits(
 
     folder = workdir / "job"
     command = [*FLAGSHIP, "train.checkpoint_every=5", f"hydra.run.dir={folder}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
     job = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *command], cwd=workdir, env=env,
+        [sys.executable, "-m", "pipeline", *command], cwd=workdir, env=clean_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     probe = folder / "checkpoint" / "probe.json"
@@ -176,6 +175,7 @@ def test_a_single_arm_run_goes_on_from_its_checkpoint(workdir):
     assert len(client.get_metric_history(ours, "train_loss")) == 30
 
 
+@pytest.mark.slow
 def test_a_sigterm_right_after_an_arm_run_is_opened_leaves_it_to_the_next_job(
     store, tmp_path, monkeypatch
 ):

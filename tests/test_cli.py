@@ -6,9 +6,12 @@ import json
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli, search, store_uri
+from helpers import ROOT, clean_env, run_cli, runs_with_epochs, search, store_uri
 
 FAST = ["model.max_epochs=3", "train.progress=false"]
+# Each bad input costs a process start (seconds): two stay in the fast tests, one refused by
+# the settings edge and one before Hydra composes; the rest run with the slow tests.
+SLOW = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +67,7 @@ def test_default_store_is_sqlite_in_wal_mode(finished_run):
     assert mode == "wal"
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_different_seed_different(finished_run, tmp_path):
     workdir, _ = finished_run
     again = run_cli(workdir, *FAST, "seed=7")
@@ -84,17 +88,23 @@ def test_same_seed_same_numbers_different_seed_different(finished_run, tmp_path)
 @pytest.mark.parametrize(
     "override, words",
     [
-        ("model.activation=softsign", "model.activation"),
+        pytest.param("model.activation=softsign", "model.activation", marks=SLOW),
         ("model.learning_rate=-1", "model.learning_rate"),
-        ("model.hidden_layer_sizes=[16,0]", "model.hidden_layer_sizes"),
-        ("split.train=0.9", "add up to 1"),
-        ("data.name=mnist", "choose the dataset with data=mnist"),
-        ("+data.dir=x", "data.dir is not a setting of data=digits"),
-        ("probe.noise.n=-1", "probe.noise.n must be a whole number"),
+        pytest.param("model.hidden_layer_sizes=[16,0]", "model.hidden_layer_sizes", marks=SLOW),
+        pytest.param("split.train=0.9", "add up to 1", marks=SLOW),
+        pytest.param("data.name=mnist", "choose the dataset with data=mnist", marks=SLOW),
+        pytest.param("+data.dir=x", "data.dir is not a setting of data=digits", marks=SLOW),
+        pytest.param("probe.noise.n=-1", "probe.noise.n must be a whole number", marks=SLOW),
         ("+modle.foo=1", "modle is not a setting"),
-        ("+train.stop_at_fitt=true", "train.stop_at_fitt is not a setting"),
-        ("mlflow.tracking_uri=bogus://x", "MLflow cannot use the store 'bogus://x'"),
-        ("mlflow.tracking_uri=http://127.0.0.1:9", "cannot reach the MLflow tracking server"),
+        pytest.param("+train.stop_at_fitt=true", "train.stop_at_fitt is not a setting", marks=SLOW),
+        pytest.param(
+            "mlflow.tracking_uri=bogus://x", "MLflow cannot use the store 'bogus://x'", marks=SLOW
+        ),
+        pytest.param(
+            "mlflow.tracking_uri=http://127.0.0.1:9",
+            "cannot reach the MLflow tracking server",
+            marks=SLOW,
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(workdir, override, words):
@@ -105,6 +115,7 @@ def test_bad_input_is_one_line_and_nonzero(workdir, override, words):
     assert not (workdir / "mlflow.db").exists()  # refused before any run was started
 
 
+@pytest.mark.slow
 def test_divergence_fails_the_run_and_exits_nonzero(workdir):
     result = run_cli(workdir, "model.learning_rate=1e6", "train.progress=false")
     assert result.returncode != 0
@@ -118,22 +129,18 @@ def test_divergence_fails_the_run_and_exits_nonzero(workdir):
 
 @pytest.mark.slow
 def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(workdir):
-    import os
     import signal
     import subprocess
     import sys
     import time
 
-    from conftest import ROOT, runs_with_epochs
     from mlflow.tracking import MlflowClient
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
     args = ["model.max_epochs=100000", "train.progress=false"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", *args],
         cwd=workdir,
-        env=env,
+        env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -6,18 +6,16 @@ second run (``pipeline.runtime.faults`` names the points; docs/stopped-runs.md).
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, store_uri
+from helpers import clean_env, store_uri
 from records import differences, snapshot
 
 pytestmark = pytest.mark.slow
@@ -50,8 +48,7 @@ def job(
     workdir: Path, *extra: str, kill_at: str | None = None, marker: str = ""
 ) -> subprocess.Popen:
     """``python -m pipeline JOB`` in ``workdir`` (its own store), folder ``workdir/job``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MEMLAB_KILL"))}
-    env |= {"PYTHONPATH": str(ROOT), "MEMLAB_TEST_MARKER": marker}
+    env = clean_env("MEMLAB_KILL", MEMLAB_TEST_MARKER=marker)
     if kill_at:
         env["MEMLAB_KILL_AT"] = kill_at
     command = [sys.executable, "-m", "pipeline", *JOB, f"hydra.run.dir={workdir / 'job'}", *extra]
@@ -107,20 +104,17 @@ def killed_then_resumed(workdir: Path, point: str) -> list[str]:
     return problems
 
 
-def test_a_job_killed_at_any_point_resumes_to_the_record_of_one_never_stopped(reference, tmp_path):
+@pytest.mark.parametrize("place", POINTS, ids=[f"{p}@{n}" for p, n in POINTS])
+def test_a_job_killed_at_any_point_resumes_to_the_record_of_one_never_stopped(
+    reference, tmp_path, place
+):
+    """One test per point, so that the test runner's workers share them out."""
     whole, _ = reference
-
-    def one(place: tuple[str, int]) -> list[str]:
-        point = f"{place[0]}@{place[1]}"
-        workdir = tmp_path / point.replace("@", "-")
-        workdir.mkdir()
-        problems = killed_then_resumed(workdir, point)
-        return problems or [
-            f"{point}: {d}" for d in differences(snapshot(store_uri(workdir)), whole)
-        ]
-
-    with ThreadPoolExecutor(2) as pool:  # two jobs at a time: the machine's two cores
-        problems = [line for found in pool.map(one, POINTS) for line in found]
+    point = f"{place[0]}@{place[1]}"
+    problems = killed_then_resumed(tmp_path, point)
+    problems = problems or [
+        f"{point}: {d}" for d in differences(snapshot(store_uri(tmp_path)), whole)
+    ]
     assert not problems, "\n".join(problems)
 
 

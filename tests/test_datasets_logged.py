@@ -9,9 +9,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers import run_cli, search, store_uri
 
 from pipeline.tracking.datasets import describe_randomization, part_digest
-from tests.conftest import run_cli, search, store_uri
 
 
 def test_a_randomized_part_is_a_different_dataset():

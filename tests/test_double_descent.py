@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, store_uri
+from helpers import run_cli, run_module, store_uri
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
@@ -134,16 +134,7 @@ def test_three_width_miniature_runs_and_reports(workdir, name="double_descent"):
 
 
 def _report(workdir: Path, out: Path):
-    import os
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.report", "--latest-sweep",
-         "--tracking-uri", store_uri(workdir), "--out", str(out)],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+    return run_module(
+        "pipeline.report", workdir, "--latest-sweep",
+        "--tracking-uri", store_uri(workdir), "--out", str(out), timeout=300,
     )  # fmt: skip

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import ROOT, clean_env
 
 from pipeline.arrays import load_arrays, save_arrays
 from pipeline.models.weights import load_model, save_weights
@@ -30,7 +31,6 @@ from pipeline.settings import DataSettings, ModelSettings, SplitSettings, TrainS
 from pipeline.stages.common import load_splits, save_splits, stage_params, write_json
 from pipeline.study.run import Arm, fit_arm, load_data, summarize_data
 
-ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = set(PIPELINE["stages"])
 TRACKING = {"train", "evaluate", "memorize", "noise"}  # the stages that train or evaluate
@@ -152,6 +152,7 @@ def test_only_the_drawing_stages_depend_on_figure_code():
         assert bool(drawing) == (stage in DRAWING), (stage, drawing)
 
 
+@pytest.mark.slow
 def test_each_stage_reads_exactly_the_params_dvc_tracks_for_it(monkeypatch):
     import dvc.api
 
@@ -218,7 +219,7 @@ def test_the_saved_split_says_what_the_data_is(tmp_path):
 
 # ------------------------------------------------------------------ real DVC runs (slow)
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env = clean_env("DVC_", pythonpath=None)  # PYTHONPATH as inherited: the copy runs its code
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python`
     env["DVC_NO_ANALYTICS"] = "1"
     return env

@@ -46,8 +46,15 @@ def test_the_expected_experiments_exist():
     }
 
 
+# The double-descent sweeps compose 15-16 jobs each (seconds): with the slow tests.
+SWEEPS_OF_MANY = [
+    pytest.param(name, marks=pytest.mark.slow) if name.startswith("double_descent") else name
+    for name in EXPERIMENTS
+]
+
+
 @pytest.mark.parametrize("model", ["numpy_mlp", "sklearn_mlp"])
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", SWEEPS_OF_MANY)
 def test_experiment_composes_into_valid_settings(name, model):
     base = [f"+experiment={name}", f"model={model}"]
     jobs = _sweep_overrides(_compose(base))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli, search, store_uri
+from helpers import run_cli, search, store_uri
 
 SMALL = ["model.hidden_layer_sizes=[32]", "train.progress=false"]
 

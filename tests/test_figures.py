@@ -209,6 +209,7 @@ def test_save_figure_rejects_non_png_path(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_building_and_saving_figures_never_touches_pyplot(tmp_path):
     # A fresh interpreter: other tests in this session may import pyplot themselves.
     script = textwrap.dedent(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from pipeline.data.datasets import DATASET_OPTIONS, load_dataset
 from pipeline.data.idx import write_idx
@@ -137,6 +137,7 @@ def test_offline_message_names_the_dataset_and_what_to_do(tmp_path, name):
     assert IDX_DATASETS[name].mirrors[0] in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_cli_offline_fails_in_one_line(tmp_path):
     """``python -m pipeline data=fashion_mnist data.download=false data.dir=EMPTY``."""
     empty = tmp_path / "empty"

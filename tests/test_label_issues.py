@@ -214,7 +214,7 @@ def test_the_run_records_the_ranking_table_galleries_and_quality(store, tmp_path
 @pytest.mark.slow
 def test_the_command_line_runs_the_study_as_one_run(workdir):
     """`python -m pipeline +experiment=label_issues`, small: digits, 2 folds, 2 epochs."""
-    from conftest import run_cli, search
+    from helpers import run_cli, search
 
     result = run_cli(
         workdir,

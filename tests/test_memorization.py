@@ -139,6 +139,7 @@ def settings(fraction: float, uri: str = "", n_models: int = 3) -> RunSettings:
     )
 
 
+@pytest.mark.slow
 def test_with_corrupted_labels_the_corrupted_examples_are_the_memorized_ones():
     """Models that fit their subsets (about 120 epochs each, ~5 s in all) memorize exactly the
     shuffled labels: only the models trained on such an example give it its label."""
@@ -263,7 +264,7 @@ def test_the_memorization_run_leaves_its_table_histogram_and_gallery(store, tmp_
 @pytest.mark.slow
 def test_the_command_line_runs_the_study_as_one_run(workdir):
     """`python -m pipeline +experiment=memorization_scores`: one run, no model per run."""
-    from conftest import run_cli, search
+    from helpers import run_cli, search
 
     result = run_cli(
         workdir,

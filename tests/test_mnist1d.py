@@ -139,7 +139,7 @@ def test_galleries_of_signals_are_curves():
 
 @pytest.mark.slow
 def test_cli_runs_offline_and_logs_curves(workdir):
-    from conftest import run_cli, search
+    from helpers import run_cli, search
 
     result = run_cli(
         workdir, "data=mnist1d", "data.num_samples=300", "model.max_epochs=2",
@@ -149,7 +149,7 @@ def test_cli_runs_offline_and_logs_curves(workdir):
     run = search(workdir).iloc[0]
     assert run["params.data.seed"] == "5"  # ${seed}, resolved
     assert run["tags.data"] == "mnist1d" and 0 <= run["metrics.test_accuracy"] <= 1
-    from conftest import store_uri
+    from helpers import store_uri
     from mlflow.tracking import MlflowClient
 
     artifacts = {a.path for a in MlflowClient(store_uri(workdir)).list_artifacts(run["run_id"])}

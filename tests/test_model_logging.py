@@ -21,8 +21,9 @@ PICKLE_SUFFIXES = {".pkl", ".pickle", ".cloudpickle", ".joblib"}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    """One real SQLite store (creating its tables takes seconds) with artifacts beside it."""
+def models_experiment(tmp_path_factory) -> str:
+    """The id of an experiment in one real SQLite store (creating its tables takes seconds),
+    with artifacts beside the store."""
     root = tmp_path_factory.mktemp("store")
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     return mlflow.create_experiment("models", artifact_location=(root / "artifacts").as_uri())
@@ -34,9 +35,9 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return (X / 16).astype(np.float32), y
 
 
-def _log(store: str, model, X: np.ndarray) -> tuple[str, str]:
-    """Log ``model`` inside a fresh run of ``store``; return (model uri, run id)."""
-    with mlflow.start_run(experiment_id=store) as run:
+def _log(experiment_id: str, model, X: np.ndarray) -> tuple[str, str]:
+    """Log ``model`` inside a fresh run of ``experiment_id``; return (model uri, run id)."""
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         uri = log_model(model, input_example=X[:5], run_id=run.info.run_id)
     return uri, run.info.run_id
 
@@ -54,12 +55,14 @@ def _files(uri: str) -> dict[str, Path]:
     ],
     ids=["sigmoid-mse-float32", "relu-ce-float64"],
 )
-def test_numpy_mlp_reloads_from_plain_arrays_and_predicts_identically(store, digits, params):
+def test_numpy_mlp_reloads_from_plain_arrays_and_predicts_identically(
+    models_experiment, digits, params
+):
     X, y = digits
     model = NumpyMLP(hidden_layer_sizes=(16, 8), max_epochs=3, random_state=1, **params)
     model.fit(X[:400], y[:400])
     path_before = list(sys.path)
-    uri, run_id = _log(store, model, X)
+    uri, run_id = _log(models_experiment, model, X)
     assert sys.path == path_before  # logging leaves no trace of its temporary copy
 
     loaded = mlflow.pyfunc.load_model(uri)
@@ -95,7 +98,7 @@ def test_numpy_mlp_reloads_from_plain_arrays_and_predicts_identically(store, dig
     assert info.signature.outputs.to_dict()[0]["tensor-spec"]["dtype"] == "int64"
 
 
-def test_sklearn_mlp_reloads_with_skops_and_predicts_identically(store, digits):
+def test_sklearn_mlp_reloads_with_skops_and_predicts_identically(models_experiment, digits):
     X, y = digits
     model = SklearnMLP(
         hidden_layer_sizes=(16,),
@@ -106,7 +109,7 @@ def test_sklearn_mlp_reloads_with_skops_and_predicts_identically(store, digits):
         random_state=2,
     )
     model.fit(X[:400], y[:400])
-    uri, run_id = _log(store, model, X)
+    uri, run_id = _log(models_experiment, model, X)
 
     predicted = mlflow.pyfunc.load_model(uri).predict(X)
     np.testing.assert_array_equal(predicted, model.predict(X))
@@ -119,10 +122,12 @@ def test_sklearn_mlp_reloads_with_skops_and_predicts_identically(store, digits):
 
 
 @pytest.mark.slow
-def test_numpy_model_loads_in_a_fresh_process_from_its_own_code_copy(store, digits, tmp_path):
+def test_numpy_model_loads_in_a_fresh_process_from_its_own_code_copy(
+    models_experiment, digits, tmp_path
+):
     X, y = digits
     model = NumpyMLP(hidden_layer_sizes=(8,), max_epochs=2, random_state=3).fit(X[:200], y[:200])
-    uri, _ = _log(store, model, X)
+    uri, _ = _log(models_experiment, model, X)
     np.save(tmp_path / "X.npy", X[:50], allow_pickle=False)
     script = (
         "import sys, mlflow, numpy as np\n"
@@ -146,14 +151,20 @@ def test_numpy_model_loads_in_a_fresh_process_from_its_own_code_copy(store, digi
     assert [int(v) for v in labels.split()] == model.predict(X[:50]).tolist()
 
 
-def test_log_model_refuses_without_an_active_run_or_an_unknown_model(store, digits):
+def test_log_model_refuses_without_an_active_run_or_an_unknown_model(models_experiment, digits):
     X, y = digits
     model = NumpyMLP(hidden_layer_sizes=(4,), max_epochs=1).fit(X[:50], y[:50])
     with pytest.raises(RuntimeError, match="active MLflow run"):
         log_model(model, input_example=X[:2])
-    with mlflow.start_run(experiment_id=store), pytest.raises(RuntimeError, match="abc"):
+    with (
+        mlflow.start_run(experiment_id=models_experiment),
+        pytest.raises(RuntimeError, match="abc"),
+    ):
         log_model(model, input_example=X[:2], run_id="abc")  # another run than the active one
-    with mlflow.start_run(experiment_id=store), pytest.raises(TypeError, match="NumpyMLP"):
+    with (
+        mlflow.start_run(experiment_id=models_experiment),
+        pytest.raises(TypeError, match="NumpyMLP"),
+    ):
         log_model(object(), input_example=X[:2])
 
 
@@ -164,7 +175,9 @@ mlflow.models.set_model(NumpyMLPModel())
 """
 
 
-def test_a_numpy_model_logged_before_the_study_core_still_loads(store, digits, tmp_path):
+def test_a_numpy_model_logged_before_the_study_core_still_loads(
+    models_experiment, digits, tmp_path
+):
     X, y = digits
     model = NumpyMLP(hidden_layer_sizes=(8,), max_epochs=2, random_state=3).fit(X[:200], y[:200])
     # The files of such a model: np.savez weights, and hyper-parameters without the model's name.
@@ -179,7 +192,7 @@ def test_a_numpy_model_logged_before_the_study_core_still_loads(store, digits, t
         "weights": str(tmp_path / "weights.npz"),
         "hyperparameters": str(tmp_path / "hyperparameters.json"),
     }
-    with mlflow.start_run(experiment_id=store):
+    with mlflow.start_run(experiment_id=models_experiment):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(tmp_path / "numpy_mlp_model.py"),

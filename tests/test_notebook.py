@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import ROOT
+from helpers import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "tutorial.ipynb"
 # A cell that runs longer has hung. (How long the notebook takes, about 2 minutes, is printed,

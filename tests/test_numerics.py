@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT, clean_env
 
 from pipeline import numerics, numpy_loops
 from pipeline.errors import ConfigError
@@ -39,15 +39,13 @@ def _env(**extra: str) -> dict[str, str]:
     The machine's own OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) and NPY_DISABLE_CPU_FEATURES, if
     it sets any, are kept.
     """
-    drop = ("MLFLOW_", "MEMLAB_", "DVC_", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env = clean_env("MEMLAB_", "DVC_", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
     for variable, shell in (("OPENBLAS_CORETYPE", "MEMLAB_SHELL_CORETYPE"),
                             (numpy_loops.ENV, numpy_loops.SHELL_ENV)):  # fmt: skip
         if shell in os.environ:  # this test process changed it: undo that
             env.pop(variable, None)
             if os.environ[shell]:
                 env[variable] = os.environ[shell]
-    env["PYTHONPATH"] = str(ROOT)
     return {**env, **extra}
 
 
@@ -164,6 +162,7 @@ print(" ".join(numpy_loops.above_avx2()) or "-")
 
 
 @x86_64_only
+@pytest.mark.slow
 def test_a_float64_model_has_the_same_bits_on_a_cpu_without_avx512(tmp_path):
     """An AVX2-only CPU, as NumPy sees it (its AVX-512 loops disabled by the shell), trains the
     same bits as this one. On a machine without AVX-512 both runs are AVX2 runs already."""

@@ -6,9 +6,9 @@ Everything legitimate (flags, sweeps, launchers, ``+key``, ``~key``) still reach
 from __future__ import annotations
 
 import pytest
+from helpers import run_cli
 
 from pipeline.overrides import check_overrides, closest, groups
-from tests.conftest import run_cli
 
 
 def test_groups_are_the_folders_of_conf():
@@ -84,6 +84,7 @@ def test_the_cli_says_it_in_one_line_and_exits_1(workdir, args, suggestion):
     assert not (workdir / "mlflow.db").exists()  # caught before anything was recorded
 
 
+@pytest.mark.slow
 def test_the_cli_still_reaches_hydra(workdir):
     assert "memlab" in run_cli(workdir, "--help").stdout
     job = run_cli(workdir, "+experiment=shuffled_labels", "+model.extra=1", "--cfg", "job")

@@ -136,6 +136,7 @@ def test_a_program_started_as_a_script_draws_in_its_own_process(tmp_path, monkey
     assert int(as_module.stdout) >= 1, as_module.stderr
 
 
+@pytest.mark.slow
 def test_a_run_whose_figures_are_named_never_loads_matplotlib(tmp_path):
     """Named builders are imported by the workers: the run's process is spared matplotlib."""
     import subprocess
@@ -169,7 +170,7 @@ FIGURES = {
 @pytest.mark.slow
 def test_every_run_of_a_sweep_and_of_its_arms_holds_every_figure(workdir):
     """Jobs leave their figures to the sweep, arms to their study: all there at the end."""
-    from conftest import run_cli, search
+    from helpers import run_cli, search
 
     done = run_cli(
         workdir,
@@ -199,6 +200,7 @@ def test_a_bad_worker_count_is_a_one_line_error(monkeypatch):
     assert not figure_pool._started
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_costs_no_figure(store, monkeypatch):
     figure_pool.close()
     monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "1")

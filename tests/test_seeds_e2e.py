@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, search, store_uri
+from helpers import run_cli, run_module, search, store_uri
 
 TINY = ["model.max_epochs=3", "model.hidden_layer_sizes=[8]", "train.progress=false"]
 
@@ -99,17 +99,4 @@ def test_several_configurations_get_one_aggregate_run_each(workdir):
 
 
 def run_report(workdir, *args):
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.report", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_module("pipeline.report", workdir, *args, timeout=300)

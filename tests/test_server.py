@@ -18,27 +18,14 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from servers import (
-    Proxy,
-    clean_env,
-    need_postgres,
-    s3_stand_in,
-    server_folder,
-    tracking_server,
-)
+from helpers import clean_env, run_module
+from servers import Proxy, need_postgres, s3_stand_in, server_folder, tracking_server
 
 TINY = ["model.max_epochs=3", "model.hidden_layer_sizes=[16]", "train.progress=false"]
 
 
 def cli(workdir: Path, *args: str, env: dict | None = None, timeout: float = 300):
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=workdir,
-        env=env or clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_module("pipeline", workdir, *args, env=env or clean_env("AWS_"), timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +99,8 @@ def test_metrics_survive_a_server_that_goes_away_for_a_few_seconds(server, tmp_p
             sys.executable, "-m", "pipeline", "model.max_epochs=300", "train.progress=false",
             f"mlflow.tracking_uri={proxy.url}", "mlflow.experiment_name=outage",
         ],
-        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=clean_env("AWS_"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     client = mlflow.MlflowClient(server["url"])
     deadline = time.monotonic() + 120
@@ -141,7 +129,7 @@ def test_basic_auth_refuses_anonymous_and_accepts_a_created_user_with_s3_artifac
     need_postgres()
     pytest.importorskip("moto")
     with s3_stand_in("memlab-artifacts") as s3_env:
-        server_env = clean_env(**s3_env)
+        server_env = clean_env("AWS_", **s3_env)
         args = ("--auth", "--artifacts", "s3://memlab-artifacts/mlflow")
         with server_folder() as folder, tracking_server(folder, *args, env=server_env) as url:
             search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
@@ -153,7 +141,9 @@ def test_basic_auth_refuses_anonymous_and_accepts_a_created_user_with_s3_artifac
             user = {"username": "ada", "password": "ada-password-2026"}
             _post(url, "/api/2.0/mlflow/users/create", user, admin)
             env = clean_env(
-                MLFLOW_TRACKING_USERNAME=user["username"], MLFLOW_TRACKING_PASSWORD=user["password"]
+                "AWS_",
+                MLFLOW_TRACKING_USERNAME=user["username"],
+                MLFLOW_TRACKING_PASSWORD=user["password"],
             )
             done = cli(tmp_path, *TINY, f"mlflow.tracking_uri={url}", env=env)
             assert done.returncode == 0, done.stderr

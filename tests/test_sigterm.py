@@ -11,7 +11,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import ROOT, runs_with_epochs, store_uri
+from helpers import ROOT, runs_with_epochs, store_uri
 
 
 def _epochs_written(db: Path) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from helpers import ROOT, clean_env, run_cli, run_module
 
 from pipeline.tracking import store_faults
 
@@ -103,26 +103,26 @@ def test_a_locked_store_is_waited_for_but_a_full_one_is_not():
     assert store_faults.lasting(_wrapped("database or disk is full"), "sqlite:////s/x.db")
 
 
-def test_epoch_writes_to_a_full_store_fail_at_once_and_keep_their_metrics(tmp_path):
+def test_epoch_writes_to_a_full_store_fail_at_once_and_keep_their_metrics(tmp_path, monkeypatch):
     """A full disk is no outage: the writer that waits out a server that went away must not
     wait its patience (120 s) for a disk to empty, but fail in one line, the metrics saved."""
-    import time
-
     from mlflow.entities import Metric
 
     from pipeline.errors import TrackingError
     from pipeline.tracking import outage
 
-    outage.spill_into(tmp_path)
+    monkeypatch.setattr(outage, "_spill_folder", [tmp_path])  # as the entry point names it
     metrics = [Metric("train_loss", 0.5, 0, 1)]
 
     def full():
         raise _wrapped("database or disk is full")
 
-    started = time.monotonic()
-    with pytest.raises(TrackingError, match="is full") as raised:
+    def no_waiting(seconds):
+        raise AssertionError(f"waited {seconds} s for a full disk to empty")
+
+    with monkeypatch.context() as patched, pytest.raises(TrackingError, match="is full") as raised:
+        patched.setattr(outage.time, "sleep", no_waiting)
         outage.write_patiently(full, "run1", metrics)
-    assert time.monotonic() - started < 1
     saved = tmp_path / "unrecorded_metrics_run1.jsonl"
     assert str(saved) in str(raised.value) and '"train_loss"' in saved.read_text()
     waited = []
@@ -264,8 +264,7 @@ def test_a_store_whose_disk_fills_during_the_run_is_one_line_and_keeps_what_it_h
 def test_many_processes_make_a_new_store_at_once(tmp_path, jobs):
     uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
     code = f"from pipeline.tracking import store; print(store.configure({uri!r}, 'memlab'))"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env = clean_env()
     started = [
         subprocess.Popen(
             [sys.executable, "-c", code],
@@ -342,8 +341,6 @@ def auth_server(tmp_path_factory) -> Iterator[dict]:
     import secrets
     import signal
 
-    from servers import clean_env
-
     from pipeline.tracking.server import free_port
 
     folder = tmp_path_factory.mktemp("auth-server")
@@ -354,6 +351,7 @@ def auth_server(tmp_path_factory) -> Iterator[dict]:
     )
     admin = ("admin", secrets.token_urlsafe(16))
     env = clean_env(
+        "AWS_",
         MLFLOW_AUTH_CONFIG_PATH=str(folder / "basic_auth.ini"),
         MLFLOW_AUTH_ADMIN_PASSWORD=admin[1],
         MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(16),
@@ -441,20 +439,17 @@ def test_a_team_server_that_refuses_the_user_is_one_line_and_records_nothing(
     """Issue 22: a 403 (a read-only user; one who may not create the experiment) or a 401 (a
     wrong password) from a real basic-auth server ends in one line naming the server and what to
     do, exit 1, at once (it was a 42-line traceback); the server holds no run of it."""
-    from servers import clean_env
-
     url, admin = auth_server["url"], auth_server["admin"]
     secret = password or auth_server["users"][user]
-    env = clean_env(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=secret)
-    env["PYTHONPATH"] = f"{_stamp_imports(tmp_path)}{os.pathsep}{env['PYTHONPATH']}"
+    env = clean_env(
+        "AWS_",
+        pythonpath=f"{_stamp_imports(tmp_path)}{os.pathsep}{ROOT}",
+        MLFLOW_TRACKING_USERNAME=user,
+        MLFLOW_TRACKING_PASSWORD=secret,
+    )
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", *TINY, f"mlflow.tracking_uri={url}", *extra],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_module(
+        "pipeline", tmp_path, *TINY, f"mlflow.tracking_uri={url}", *extra, env=env, timeout=300
     )
     seconds, ended = time.monotonic() - started, time.time()
     line = _one_line(done, f"the MLflow tracking server at {url} ", *words)

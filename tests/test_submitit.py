@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import ROOT, store_uri
+from helpers import ROOT, store_uri
 
 from pipeline.sweep import PARENT_ENV, PARENT_FILE, sweep_parent_id
 

@@ -31,9 +31,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import clean_env, run_cli
 
 from pipeline.tracking.ui import experiment_link
-from tests.conftest import run_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -96,8 +96,9 @@ def wait_for_health(base: str, server: subprocess.Popen, timeout: float = 120.0)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    """A store holding one small real sweep: label noise p = 0 and 1, EPOCHS epochs each."""
+def ui_store_dir(tmp_path_factory) -> Path:
+    """A folder whose store (``mlflow.db``) holds one small real sweep: label noise p = 0 and 1,
+    EPOCHS epochs each."""
     workdir = tmp_path_factory.mktemp("ui-store")
     done = run_cli(
         workdir,
@@ -115,13 +116,13 @@ def store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ui(store: Path):
-    """``mlflow server`` on a free 127.0.0.1 port over ``store``; stopped when the tests end."""
+def ui(ui_store_dir: Path):
+    """``mlflow server`` on a free 127.0.0.1 port over ``ui_store_dir``'s store; stopped when
+    the tests end."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     mlflow = Path(sys.executable).with_name("mlflow")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    log = (store / "server.log").open("w")
+    log = (ui_store_dir / "server.log").open("w")
     server = subprocess.Popen(
         [
             str(mlflow),
@@ -133,10 +134,10 @@ def ui(store: Path):
             "--workers",
             "1",
             "--backend-store-uri",
-            f"sqlite:///{store / 'mlflow.db'}",
+            f"sqlite:///{ui_store_dir / 'mlflow.db'}",
         ],
-        cwd=store,
-        env=env,
+        cwd=ui_store_dir,
+        env=clean_env(pythonpath=None),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stopped whole, workers included

@@ -1,0 +1,90 @@
+"""Plain test helpers (no fixtures: those are in conftest.py): where the project is, the
+environment and command line of a subprocess, and what a run's store holds.
+
+Test modules import them as ``from helpers import ...`` (pytest puts tests/ on sys.path, as for
+``records`` and ``servers``); nothing imports conftest.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def clean_env(
+    *drop_prefixes: str, pythonpath: Path | str | None = ROOT, **extra: str
+) -> dict[str, str]:
+    """This process's environment for a subprocess: without MLflow settings (``MLFLOW_*``) or
+    any variable starting with one of ``drop_prefixes``, with PYTHONPATH = ``pythonpath`` (this
+    checkout, by default; None keeps this process's PYTHONPATH, if it has one), plus ``extra``.
+    """
+    drop = ("MLFLOW_", *drop_prefixes)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    env.update(extra)
+    return env
+
+
+def run_module(
+    module: str, workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` in ``workdir`` (environment: ``clean_env()`` unless given),
+    its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=workdir,
+        env=clean_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_cli(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python -m pipeline ARGS`` in ``workdir``; MLflow's default store is workdir/mlflow.db."""
+    return run_module("pipeline", workdir, *args, timeout=timeout)
+
+
+def store_uri(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def search(workdir: Path, experiment: str = "memlab"):
+    """All runs of ``experiment`` in ``workdir``'s store, as a DataFrame (oldest first)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(store_uri(workdir))
+    runs = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time ASC"])
+    return runs
+
+
+def runs_with_epochs(db: Path, metric: str = "train_loss") -> dict[str, int]:
+    """How many epochs of ``metric`` each run in the SQLite store ``db`` has, read-only.
+
+    For watching a running job: opening the store with MLflow from the test would create or
+    migrate its tables while the job does the same.
+    """
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+            rows = connection.execute(
+                "SELECT run_uuid, count(*) FROM metrics WHERE key = ? GROUP BY run_uuid", (metric,)
+            ).fetchall()
+    except sqlite3.Error:  # not created yet, or its tables not yet
+        return {}
+    return dict(rows)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder without logging every request on stderr."""
+
+    def log_message(self, *args) -> None:
+        pass
