@@ -34,11 +34,16 @@ lock: ## refresh requirements.lock: newest versions pyproject.toml allows (then 
 run: $(STAMP) ## run the main job: random labels vs. true labels, logged to MLflow
 	$(PY) -m pipeline +experiment=shuffled_labels
 
+# The tests on every core (pytest-xdist), a test file to each free worker, so that a module's
+# costly fixtures (servers, sweeps, a project copy) are made once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP) ## run every test, slow ones included
-	$(PY) -m pytest
+	$(PYTEST)
 
 test-fast: $(STAMP) ## run the tests not marked slow
-	$(PY) -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
