@@ -175,6 +175,20 @@ def test_grouping_puts_exactly_the_runs_that_differ_only_in_seed_together():
     assert configurations(lacking).nunique() == 2
 
 
+def test_a_param_that_follows_the_seed_is_part_of_the_seed_not_of_the_configuration():
+    # MNIST-1D's data.seed: ${seed}: five seeds of one configuration, each drawing its data.
+    follows = _runs([{"run_id": f"s{i}", "params.seed": str(i), "params.data.seed": str(i)}
+                     for i in range(5)])  # fmt: skip
+    assert configurations(follows).nunique() == 1
+    # Held at one value, or different from the seed in one run: part of the configuration.
+    held = _runs([{"run_id": f"s{i}", "params.seed": str(i), "params.data.seed": "0"}
+                  for i in range(3)])  # fmt: skip
+    assert configurations(held).nunique() == 1
+    apart = follows.copy()
+    apart.loc[4, "params.data.seed"] = "7"
+    assert configurations(apart).nunique() == 5  # each data seed a configuration of its own
+
+
 def test_seed_table_pairs_probe_and_control_of_the_same_seed():
     rows = []
     draws = [(0.1, 0.9, 60, 20), (0.2, 0.95, 90, 30)]  # probe, control accuracy; epochs to fit

@@ -71,6 +71,7 @@ def _run(
 
 def _results(train, test, fit):
     metrics = {"final_train_accuracy": train, "test_accuracy": test, "fit_seconds": 2.5}
+    metrics["test_loss"] = 1.0 - test  # a final metric the tables do not show
     metrics["epochs"] = fit or 300
     if fit is not None:
         metrics["epochs_to_fit"] = fit
@@ -78,7 +79,7 @@ def _results(train, test, fit):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
+def report_store(tmp_path_factory) -> Store:
     """Two sweeps (width, then label noise), a probe/control pair, a failed run, an empty
     experiment: realistic runs logged straight with the client."""
     root = tmp_path_factory.mktemp("report-store")
@@ -135,8 +136,8 @@ def _is_png(path: Path) -> bool:
     return path.is_file() and path.read_bytes()[:8] == PNG_SIGNATURE
 
 
-def test_label_noise_sweep_report_has_table_files_and_figures(store, tmp_path, capsys):
-    code, out = _report(store, tmp_path, "--parent", store.runs["labels"])
+def test_label_noise_sweep_report_has_table_files_and_figures(report_store, tmp_path, capsys):
+    code, out = _report(report_store, tmp_path, "--parent", report_store.runs["labels"])
     assert code == 0
     grouped = pd.read_csv(out / "table.csv")  # one configuration per p, each of one seed
     assert grouped["probe.labels.fraction"].tolist() == [0.0, 0.5, 1.0]
@@ -149,12 +150,25 @@ def test_label_noise_sweep_report_has_table_files_and_figures(store, tmp_path, c
     ]  # fmt: skip
     # Logged in the order 0.5, 0.0, 1.0; sorted by p.
     assert table["probe.labels.fraction"].tolist() == [0.0, 0.5, 1.0]
-    assert table["run_id"].tolist() == [store.runs[f"p={p}"] for p in ("0.0", "0.5", "1.0")]
+    assert table["run_id"].tolist() == [report_store.runs[f"p={p}"] for p in ("0.0", "0.5", "1.0")]
     for _, row in table.iterrows():
         train, test, fit = LABEL_SWEEP[str(row["probe.labels.fraction"])]
         assert (row["final_train_accuracy"], row["test_accuracy"]) == (train, test)
         assert np.isnan(row["epochs_to_fit"]) if fit is None else row["epochs_to_fit"] == fit
     assert set(table["status"]) == {"FINISHED"}
+    # Every final metric over the seeds, the tables' and the others, as the READMEs quote them.
+    every = pd.read_csv(out / "metrics.csv")
+    assert set(every["metric"]) == {
+        *grouped.filter(regex="_estimator$").columns.str[:-10],
+        "test_loss",
+    }
+    shown = every[every["metric"] == "test_accuracy"]
+    assert shown["text"].tolist() == grouped["test_accuracy"].tolist()
+    assert every.loc[every["metric"] == "test_loss", "estimate"].round(6).tolist() == [
+        0.03,
+        0.45,
+        0.91,
+    ]
 
     md = (out / "table.md").read_text().splitlines()
     assert len(md) == 2 + 3 and "probe.labels.fraction" in md[0] and "run_id" not in md[0]
@@ -167,17 +181,17 @@ def test_label_noise_sweep_report_has_table_files_and_figures(store, tmp_path, c
 
 
 def test_latest_sweep_is_the_newest_parent_and_names_the_default_directory(
-    store, tmp_path, monkeypatch
+    report_store, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    assert main(["--tracking-uri", store.uri, "--latest-sweep"]) == 0
+    assert main(["--tracking-uri", report_store.uri, "--latest-sweep"]) == 0
     out = tmp_path / "reports" / "label_noise_sweep-sweep-numpy_mlp"
     table = pd.read_csv(out / "table_seeds.csv")
-    assert sorted(table["run_id"]) == sorted(store.runs[f"p={p}"] for p in LABEL_SWEEP)
+    assert sorted(table["run_id"]) == sorted(report_store.runs[f"p={p}"] for p in LABEL_SWEEP)
 
 
-def test_width_sweep_sorts_widths_numerically_and_plots_against_width(store, tmp_path):
-    code, out = _report(store, tmp_path, "--parent", store.runs["width"])
+def test_width_sweep_sorts_widths_numerically_and_plots_against_width(report_store, tmp_path):
+    code, out = _report(report_store, tmp_path, "--parent", report_store.runs["width"])
     assert code == 0
     for name in ("table.csv", "table_seeds.csv"):
         table = pd.read_csv(out / name)
@@ -186,16 +200,18 @@ def test_width_sweep_sorts_widths_numerically_and_plots_against_width(store, tmp
     assert not list(out.glob("*_vs_p.png"))
 
 
-def test_experiment_report_lists_leaf_runs_with_arms_and_marks_failures(store, tmp_path, capsys):
-    code, out = _report(store, tmp_path, "--experiment", "memlab")
+def test_experiment_report_lists_leaf_runs_with_arms_and_marks_failures(
+    report_store, tmp_path, capsys
+):
+    code, out = _report(report_store, tmp_path, "--experiment", "memlab")
     assert code == 0
     table = pd.read_csv(out / "table_seeds.csv", keep_default_na=False, na_values=[""])
-    parents = {store.runs[k] for k in ("width", "labels", "pair")}
+    parents = {report_store.runs[k] for k in ("width", "labels", "pair")}
     assert len(table) == len(WIDTH_SWEEP) + len(LABEL_SWEEP) + 2 + 1
     assert not parents & set(table["run_id"])
     assert {"model.hidden_layer_sizes", "probe.labels.fraction", "seed", "arm"} <= set(table)
     assert sorted(table["arm"].dropna()) == ["control", "probe"]
-    failed = table[table["run_id"] == store.runs["failed"]]
+    failed = table[table["run_id"] == report_store.runs["failed"]]
     assert failed["status"].item() == "FAILED" and np.isnan(failed["test_accuracy"].item())
     printed = capsys.readouterr().out
     assert "FAILED *" in printed and "1 run(s) not FINISHED" in printed
@@ -212,9 +228,9 @@ def test_experiment_report_lists_leaf_runs_with_arms_and_marks_failures(store, t
         (["--parent", "0" * 32], "no run with id"),
     ],
 )
-def test_problems_end_with_one_line_and_exit_1(store, tmp_path, capsys, args, message):
-    args = [store.runs["p=0.0"] if a == "leaf" else a for a in args]
-    code, out = _report(store, tmp_path, *args)
+def test_problems_end_with_one_line_and_exit_1(report_store, tmp_path, capsys, args, message):
+    args = [report_store.runs["p=0.0"] if a == "leaf" else a for a in args]
+    code, out = _report(report_store, tmp_path, *args)
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and message in err
     assert err.count("\n") == 1 and not out.exists()

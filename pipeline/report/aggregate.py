@@ -278,11 +278,27 @@ def summarize_ratio(
 
 
 def config_params(runs: pd.DataFrame) -> list[str]:
-    """The ``params.*`` columns that define a configuration (all but seed and bookkeeping)."""
+    """The ``params.*`` columns that define a configuration: all but the seed, the params that
+    follow it and bookkeeping.
+
+    A param follows the seed when it varies between the runs and equals each run's seed, as
+    MNIST-1D's ``data.seed: ${seed}`` does: the seed draws the data too, so the runs are seeds
+    of one configuration. A ``data.seed`` held at one value is part of the configuration.
+    """
     keys = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")]
     return [
-        f"params.{k}" for k in keys if k not in NOT_CONFIG and not k.startswith(NOT_CONFIG_PREFIXES)
+        f"params.{k}"
+        for k in keys
+        if k not in NOT_CONFIG
+        and not k.startswith(NOT_CONFIG_PREFIXES)
+        and not _follows_the_seed(runs, f"params.{k}")
     ]
+
+
+def _follows_the_seed(runs: pd.DataFrame, column: str) -> bool:
+    if "params.seed" not in runs or runs[column].nunique(dropna=False) < 2:
+        return False
+    return bool((runs[column].astype(str) == runs["params.seed"].astype(str)).all())
 
 
 def configurations(runs: pd.DataFrame) -> pd.Series:

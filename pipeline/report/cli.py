@@ -36,6 +36,7 @@ from pipeline.report.table import (
     configuration_table,
     display_table,
     markdown,
+    metric_table,
     shown_columns,
 )
 
@@ -125,7 +126,8 @@ def main(argv: Sequence[str] | None = None, *, source: RunSource) -> int:
     (out / "table.md").write_text(markdown(shown_columns(grouped)) if len(grouped) else "")
     grouped.to_csv(out / "table.csv", index=False)
     table.to_csv(out / "table_seeds.csv", index=False)
-    written = ["table.md", "table.csv", "table_seeds.csv"]
+    metric_table(runs).to_csv(out / "metrics.csv", index=False)
+    written = ["table.md", "table.csv", "table_seeds.csv", "metrics.csv"]
     if len(paired):
         paired.to_csv(out / "paired.csv", index=False)
         written.append("paired.csv")

@@ -197,6 +197,40 @@ def configuration_table(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     return _sorted(pd.DataFrame(results), varied), _sorted(pd.DataFrame(paired), varied)
 
 
+def metric_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every final metric of the finished runs over the seeds of each configuration, one row
+    per configuration and metric (``table.csv`` shows only :data:`METRICS`).
+
+    Columns: the varied configuration params, ``metric`` (arm metrics prefixed with their arm,
+    ``probe_test_accuracy``; the paired comparisons as in ``paired``), ``text`` (as in the
+    tables: ``mean ± half-width (n)``), ``estimate``, ``estimator``, ``ci_low``, ``ci_high``
+    and ``n`` (the seeds that measured it). What a study README quotes beside its table.
+    """
+    from pipeline.report.aggregate import aggregate, config_params, seed_table
+
+    done = runs[runs["status"] == "FINISHED"]
+    if done.empty:
+        return pd.DataFrame()
+    seeds = seed_table(done)
+    keys = set(config_params(done))
+    varied = [k for k in varied_params(done) if f"params.{k}" in keys]
+    rows = []
+    for config, summary in aggregate(seeds).items():
+        first = seeds[seeds["config"] == config].iloc[0]
+        params = done.loc[done["run_id"].eq(first["run_id"]) | _parent(done).eq(first["run_id"])]
+        base = {k: params.iloc[0][f"params.{k}"] for k in varied}
+        for name in sorted(summary):
+            cells = _cells(name, summary[name])
+            rows.append(
+                {**base, "metric": name, "text": cells[name], "n": summary[name].n}
+                | {part: cells[f"{name}_{part}"] for part in PARTS}
+            )
+    return _sorted(pd.DataFrame(rows), varied)
+
+
+PARTS = ("estimate", "estimator", "ci_low", "ci_high")
+
+
 def _parent(runs: pd.DataFrame) -> pd.Series:
     return runs[PARENT_TAG] if PARENT_TAG in runs else pd.Series(None, index=runs.index)
 
