@@ -138,3 +138,20 @@ def _report(workdir: Path, out: Path):
         "pipeline.report", workdir, "--latest-sweep",
         "--tracking-uri", store_uri(workdir), "--out", str(out), timeout=300,
     )  # fmt: skip
+
+
+def test_seeds_give_the_test_curves_95_percent_error_bars():
+    from matplotlib.collections import LineCollection
+
+    from pipeline.report.sweep_figures import double_descent
+
+    fig = double_descent(
+        [1000, 5000], {"train": [0.3, 0.0], "test": [0.4, 0.3]},
+        {"train": [1.0, 0.1], "test": [1.2, 2.5]}, threshold=None,
+        half_widths={"test": [0.02, float("nan")], "test loss": [0.1, 0.4]},
+    )  # fmt: skip
+    for panel, top in zip(fig.axes, ([0.42, np.nan], [1.3, 2.9]), strict=True):
+        (bars,) = [c for c in panel.collections if isinstance(c, LineCollection)]
+        segments = [np.asarray(s).reshape(-1, 2) for s in bars.get_segments()]
+        ends = [s[:, 1].max() if len(s) and np.isfinite(s).all() else np.nan for s in segments]
+        np.testing.assert_allclose(ends, top)  # a point of one seed (NaN) has no bar

@@ -212,6 +212,7 @@ def double_descent(
     *,
     threshold: float | None,
     title: str = "",
+    half_widths: Mapping[str, Sequence[float]] | None = None,
 ) -> Figure:
     """Error and loss against the number of parameters (log x), the threshold n*K marked.
 
@@ -224,14 +225,25 @@ def double_descent(
     threshold : float or None
         The interpolation threshold n*K (training examples x classes), drawn as a dashed
         vertical line in both panels; None draws none.
+    half_widths : mapping of str to sequence of float, optional
+        Error bars: the same labels as in ``errors`` and ``losses`` (``"test"`` for the error,
+        ``"test loss"`` for the loss) to the 95% half-width over seeds at each point (NaN for
+        a point of one seed: no bar).
     """
     x = as_float(n_params)
     fig = new_figure((11.0, 4.2))
     panels = fig.subplots(1, 2)
     ylabels = ("error (1 - accuracy)", "loss")
-    for ax, series, ylabel in zip(panels, (errors, losses), ylabels, strict=True):
+    bars = half_widths or {}
+    for ax, series, ylabel, suffix in zip(
+        panels, (errors, losses), ylabels, ("", " loss"), strict=True
+    ):
         for i, (label, values) in enumerate(series.items()):
-            ax.plot(x, as_float(values), marker="o", markersize=4, color=f"C{i}", label=label)
+            y = as_float(values)
+            ax.plot(x, y, marker="o", markersize=4, color=f"C{i}", label=label)
+            if label + suffix in bars:
+                yerr = as_float(bars[label + suffix])
+                ax.errorbar(x, y, yerr=yerr, fmt="none", color=f"C{i}", capsize=3, elinewidth=1)
         if threshold is not None:
             ax.axvline(threshold, color="0.4", linestyle="--", linewidth=1)
             ax.annotate(
@@ -258,22 +270,22 @@ def _double_descent_figure(done: pd.DataFrame, runs: pd.DataFrame, x: pd.Series)
     needed = ("metrics.n_params", "metrics.test_loss", "metrics.final_train_loss")
     if not all(c in runs for c in needed):
         return None
+    from pipeline.report.aggregate import summarize
+
     extra = runs.set_index("run_id").reindex(done["run_id"])
     n_params = pd.Series(extra["metrics.n_params"].to_numpy(float), index=done.index)
-    by_width = (
-        pd.DataFrame(
-            {
-                "width": x,
-                "n_params": n_params,
-                "train": 1.0 - done["final_train_accuracy"],
-                "test": 1.0 - done["test_accuracy"],
-                "train_loss": extra["metrics.final_train_loss"].to_numpy(float),
-                "test_loss": extra["metrics.test_loss"].to_numpy(float),
-            }
-        )
-        .groupby("width")
-        .mean()
-    )  # repeats (seeds) averaged
+    points = pd.DataFrame(
+        {
+            "width": x,
+            "n_params": n_params,
+            "train": 1.0 - done["final_train_accuracy"],
+            "test": 1.0 - done["test_accuracy"],
+            "train_loss": extra["metrics.final_train_loss"].to_numpy(float),
+            "test_loss": extra["metrics.test_loss"].to_numpy(float),
+        }
+    ).groupby("width")
+    by_width = points.mean()  # repeats (seeds) averaged, with their 95% interval as error bars
+    spread = points[["test", "test_loss"]].agg(lambda v: summarize(v).half_width or np.nan)
     if len(by_width) < 2 or by_width["n_params"].isna().any():
         return None
     # One hidden layer: n_params = (d + 1 + K) * H + K, so K is the intercept of the line.
@@ -289,6 +301,7 @@ def _double_descent_figure(done: pd.DataFrame, runs: pd.DataFrame, x: pd.Series)
         {"train": by_width["train"], "test": by_width["test"]},
         {"train": by_width["train_loss"], "test": by_width["test_loss"]},
         threshold=threshold,
+        half_widths={"test": spread["test"], "test loss": spread["test_loss"]},
         title=f"double descent: one hidden layer, widths {by_width.index.min():g} ... "
         f"{by_width.index.max():g}" + (f", n = {n_train:,.0f}" if n_train else ""),
     )
