@@ -191,6 +191,7 @@ def test_the_run_summary_flags_an_inverted_score(store, record):
     assert "(control)" not in text and "INVERTED" not in text
 
 
+@pytest.mark.slow
 def test_an_inverted_score_is_tagged_on_its_run(store, record):
     from pipeline.tracking import store as tracking
     from pipeline.tracking.examples import record_examples

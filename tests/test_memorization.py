@@ -184,6 +184,7 @@ def test_models_trained_in_worker_processes_give_the_very_same_bits():
     assert parallel.metrics() == serial.metrics()
 
 
+@pytest.mark.slow
 def test_a_run_leaves_its_record_and_pictures(store, tmp_path):
     from pipeline.tracking.examples import record_examples
 
