@@ -181,6 +181,27 @@ def settings(uri: str) -> RunSettings:
     )
 
 
+@pytest.mark.slow
+def test_folds_trained_in_worker_processes_give_the_very_same_bits():
+    """train.workers=2: the same cross-fit models, trained two at a time in other processes,
+    rank every example exactly as one after another here do (the table byte for byte)."""
+    from dataclasses import replace
+    from functools import partial
+
+    from pipeline.runtime.workers import parallel_map
+    from pipeline.tracking.memorization import table_csv
+
+    s = settings("sqlite://")
+    s = replace(s, label_issues=replace(s.label_issues, repeats=2))  # 4 models
+    serial = li.run_label_issues(s)[1]
+    parallel = li.run_label_issues(s, map=partial(parallel_map, workers=2))[1]
+    assert np.array_equal(parallel.proba, serial.proba)
+    for ours, theirs in zip(parallel.records, serial.records, strict=True):
+        assert np.array_equal(ours.margin, theirs.margin) and ours.fold == theirs.fold
+    assert table_csv(parallel.table()) == table_csv(serial.table())
+    assert parallel.metrics() == serial.metrics()
+
+
 def test_the_run_records_the_ranking_table_galleries_and_quality(store, tmp_path):
     from pipeline.tracking.record import execute
 

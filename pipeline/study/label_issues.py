@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -377,6 +377,65 @@ def record_scores(records: list[FoldRecord], n: int) -> dict[str, np.ndarray]:
         return {name: total[name] / count for name in names}
 
 
+@dataclass(frozen=True)
+class FoldModels:
+    """Model k of cross-fit r, trained and scored: ``FoldModels(...)((r, k))``.
+
+    Everything a model needs, so that the models can train anywhere (a worker process, see the
+    ``map`` of :func:`label_issue_study`): the pool ``(X, labels)``, each cross-fit's folds
+    (``fold_of``, (repeats, n)), the model and training settings, the study's seed. Returns
+    the model's :class:`FoldRecord` and the out-of-sample probabilities of the fold it held
+    out, with the seconds its margins took.
+    """
+
+    X: np.ndarray
+    labels: np.ndarray
+    fold_of: np.ndarray
+    model: ModelSettings
+    train: TrainSettings
+    seed: int
+    n_classes: int
+
+    def __call__(self, item: tuple[int, int]) -> tuple[FoldRecord, np.ndarray, float]:
+        from pipeline.data.split import Splits
+        from pipeline.study.run import Arm, fit_arm
+
+        r, k = item
+        X, labels = self.X, self.labels
+        rows, held = np.flatnonzero(self.fold_of[r] != k), np.flatnonzero(self.fold_of[r] == k)
+        X_in, y_in = X[rows], labels[rows]
+        splits = Splits(X_in, y_in, X[held], labels[held], X[held], labels[held], rows, held)
+        margins: list[np.ndarray] = []
+        margin_seconds = 0.0
+
+        def after_epoch(estimator, _result) -> None:
+            nonlocal margin_seconds
+            tick = time.perf_counter()
+            margins.append(log_margin(estimator.predict_proba(X_in), y_in).astype(np.float32))
+            margin_seconds += time.perf_counter() - tick
+
+        estimator, result = fit_arm(
+            Arm(f"fold-{r}-{k}", splits, y_in, None),
+            self.model,
+            self.train,
+            derive_seed(self.seed, f"issues-model-{r}-{k}"),
+            n_classes=self.n_classes,
+            after_epoch=after_epoch,
+        )
+        p_held = estimator.predict_proba(X[held])  # (n_held, n_classes), out of sample
+        record = FoldRecord(
+            repeat=r,
+            fold=k,
+            rows=rows,
+            correct=result.correct,
+            label_proba=result.label_proba,
+            margin=np.array(margins, dtype=np.float32).reshape(-1, len(rows)),
+            held_out_accuracy=float(np.mean(p_held.argmax(axis=1) == labels[held])),
+            fit_seconds=result.fit_seconds,
+        )
+        return record, p_held, margin_seconds
+
+
 def label_issue_study(
     X: np.ndarray,
     labels: np.ndarray,
@@ -393,6 +452,7 @@ def label_issue_study(
     rank_by: str = "self_confidence",
     top: int = 100,
     on_model: Callable[[int, int], None] | None = None,
+    map: Callable[[Callable, Iterable], Iterable] = map,
 ) -> LabelIssueResult:
     """Cross-fit ``repeats`` times over the pool ``(X, labels)`` and score every example.
 
@@ -401,59 +461,36 @@ def label_issue_study(
     as any run does (``fit_arm``, with the per-example record, ``train.stop_at_fit`` as set),
     measures the log-probability margin of its training examples after every epoch and
     predicts fold k. ``on_model(done, total)`` is called after each model.
-    """
-    from pipeline.data.split import Splits
-    from pipeline.study.run import Arm, fit_arm
 
+    ``map(fn, items)`` trains the models (:class:`FoldModels`): the builtin ``map`` one after
+    another here; ``pipeline.runtime.workers.mapper`` in worker processes. Each model depends
+    only on its (r, k), and the results are taken in that order, so any ``map`` that yields
+    them in order gives the same bits.
+    """
     start = time.perf_counter()
     X = np.asarray(X)
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
     train = replace(train, record_examples=True)
     proba = np.zeros((n, n_classes))
-    fold_of = np.zeros((repeats, n), dtype=np.int64)
+    fold_of = np.array(
+        [
+            stratified_folds(labels, folds, derive_seed(seed, f"issues-folds-{r}"))
+            for r in range(repeats)
+        ],
+        dtype=np.int64,
+    ).reshape(repeats, n)
+    models = FoldModels(X, labels, fold_of, model, train, seed, n_classes)
+    items = [(r, k) for r in range(repeats) for k in range(folds)]
     records: list[FoldRecord] = []
     fit_seconds = margin_seconds = 0.0
-    for r in range(repeats):
-        fold_of[r] = stratified_folds(labels, folds, derive_seed(seed, f"issues-folds-{r}"))
-        for k in range(folds):
-            rows, held = np.flatnonzero(fold_of[r] != k), np.flatnonzero(fold_of[r] == k)
-            X_in, y_in = X[rows], labels[rows]
-            splits = Splits(X_in, y_in, X[held], labels[held], X[held], labels[held], rows, held)
-            margins: list[np.ndarray] = []
-
-            def after_epoch(estimator, _result, X_in=X_in, y_in=y_in, margins=margins) -> None:
-                nonlocal margin_seconds
-                tick = time.perf_counter()
-                margin = log_margin(estimator.predict_proba(X_in), y_in)
-                margins.append(margin.astype(np.float32))
-                margin_seconds += time.perf_counter() - tick
-
-            estimator, result = fit_arm(
-                Arm(f"fold-{r}-{k}", splits, y_in, None),
-                model,
-                train,
-                derive_seed(seed, f"issues-model-{r}-{k}"),
-                n_classes=n_classes,
-                after_epoch=after_epoch,
-            )
-            fit_seconds += result.fit_seconds
-            p_held = estimator.predict_proba(X[held])  # (n_held, n_classes), out of sample
-            proba[held] += p_held / repeats
-            records.append(
-                FoldRecord(
-                    repeat=r,
-                    fold=k,
-                    rows=rows,
-                    correct=result.correct,
-                    label_proba=result.label_proba,
-                    margin=np.array(margins, dtype=np.float32).reshape(-1, len(rows)),
-                    held_out_accuracy=float(np.mean(p_held.argmax(axis=1) == labels[held])),
-                    fit_seconds=result.fit_seconds,
-                )
-            )
-            if on_model is not None:
-                on_model(len(records), repeats * folds)
+    for (r, k), (record, p_held, seconds) in zip(items, map(models, items), strict=True):
+        proba[fold_of[r] == k] += p_held / repeats
+        records.append(record)
+        fit_seconds += record.fit_seconds
+        margin_seconds += seconds
+        if on_model is not None:
+            on_model(len(records), repeats * folds)
     tick = time.perf_counter()
     flagged, cl_order = cleanlab_ranking(labels, proba)
     cleanlab_seconds = time.perf_counter() - tick
@@ -484,12 +521,14 @@ def label_issue_study(
 
 
 def run_label_issues(
-    settings: RunSettings, on_model: Callable[[int, int], None] | None = None
+    settings: RunSettings,
+    on_model: Callable[[int, int], None] | None = None,
+    map: Callable[[Callable, Iterable], Iterable] = map,
 ) -> tuple[DataSummary, LabelIssueResult]:
     """The whole study ``settings`` describe (``settings.label_issues``): load the pool, corrupt
     its labels as ``settings.probe.labels`` says (seed ``derive_seed(seed, "labels")``), then
     ``label_issue_study`` over the whole pool (the split is not used: every example is scored
-    out of sample). Records nothing."""
+    out of sample), its models trained by ``map``. Records nothing."""
     from pipeline.data.datasets import load_dataset
     from pipeline.study.probes import corrupt_labels
     from pipeline.study.results import DataSummary
@@ -518,6 +557,7 @@ def run_label_issues(
         rank_by=issues.rank_by,
         top=issues.top,
         on_model=on_model,
+        map=map,
     )
     data = DataSummary(
         name=dataset.name,

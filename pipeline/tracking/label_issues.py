@@ -88,12 +88,15 @@ def run_and_record_label_issues(run_id: str, settings: RunSettings) -> LabelIssu
     """Run the label-issue study ``settings.label_issues`` asks for, recorded in ``run_id``."""
     from tqdm.auto import tqdm
 
+    from pipeline.runtime.workers import mapper
+
     issues = settings.label_issues
     disable = {"auto": None, True: False, False: True}[settings.train.progress]
     total = issues.folds * issues.repeats
     bar = tqdm(total=total, desc="models", disable=disable, leave=False)
+    models = mapper(settings.train.workers, settings.numerics)  # train.workers processes
     with contextlib.closing(bar):
-        data, result = run_label_issues(settings, on_model=lambda k, n: bar.update(1))
+        data, result = run_label_issues(settings, lambda k, n: bar.update(1), models)
     store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
     store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})
     record_label_issues(run_id, result, data)
