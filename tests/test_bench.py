@@ -220,3 +220,24 @@ def test_mnist_is_looked_for_where_the_project_and_the_lab_keep_it(tmp_path):
     write_idx(full / "t10k-labels-idx1-ubyte", np.arange(3, dtype=np.uint8))
     assert bench_targets.find_mnist((str(empty), str(full))) == str(full)
     assert bench_targets.find_mnist((str(empty), str(tmp_path / "none"))) == str(empty)
+
+
+def test_the_workers_target_needs_the_speed_up_and_the_same_score_table():
+    target = (
+        "memorization study, 32 models on 4,000 MNIST images: `train.workers=2` >= 1.5x "
+        "`train.workers=1`, whole command, the same score table (table 10)"
+    )
+    mnist = "MNIST, 4,000 training images"
+    fast = Measured(cores=2, workers={mnist: {1: (75.8, True), 2: (45.2, True)}})
+    assert _verdicts(fast)[target] == ("1.68x (75.8 s -> 45.2 s), the same bytes", "met")
+    slow = Measured(cores=2, workers={mnist: {1: (75.8, True), 2: (60.0, True)}})
+    assert _verdicts(slow)[target][1] == "**not met**"
+    other = Measured(cores=2, workers={mnist: {1: (75.8, True), 2: (45.2, False)}})
+    assert _verdicts(other)[target] == (
+        "1.68x (75.8 s -> 45.2 s), **a different score table**",
+        "**not met**",
+    )
+    assert _verdicts(Measured(cores=2))[target] == ("skipped (--no-workers)", "not measured")
+    assert _verdicts(Measured(cores=1, workers={mnist: {1: (9.0, True)}}))[target][1] == (
+        "not measured"
+    )

@@ -1,7 +1,7 @@
 """``python -m pipeline.bench``: is NumpyMLP fast, and does a run cost what its training costs?
 
 Prints, in one run: the machine and its load, then the tables (each in its module) and the
-targets of issues 7, 14 and 16, each with the number measured above and its verdict:
+targets of issues 7, 14, 16 and 26, each with the number measured above and its verdict:
 
 1. one epoch of NumpyMLP and its peers (:mod:`.peers`);
 2. the flagship on MNIST, end to end, part by part; 3. its peak memory on 70,000 images
@@ -9,8 +9,10 @@ targets of issues 7, 14 and 16, each with the number measured above and its verd
 4. one ``python -m pipeline``; 5. a 6-job sweep; 6. N jobs at once (:mod:`.runs`);
 7. what reproducible numerics cost (:mod:`.kernels`); 8. the per-example recorder
    (:mod:`.recorder`);
-9. NumpyMLP, PyTorch and the floor at 1, 2 and 4 threads (:mod:`.peers`), last: PyTorch's
-   spinning threads and more BLAS threads can slow what runs after them on a busy machine.
+9. NumpyMLP, PyTorch and the floor at 1, 2 and 4 threads (:mod:`.peers`), last but one:
+   PyTorch's spinning threads and more BLAS threads can slow what runs after them on a busy
+   machine;
+10. the memorization study's models in 1, 2, ... worker processes (:mod:`.workers`).
 
 Each table can be skipped (``--no-run``, ``--no-memory``, ``--no-single``, ...); its targets
 then say "not measured".
@@ -29,6 +31,7 @@ from pipeline.bench.recorder import recorder_table
 from pipeline.bench.runs import single_run_table, sweep_table, throughput_table
 from pipeline.bench.targets import MNIST_DIRS, Measured, find_mnist, targets
 from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
+from pipeline.bench.workers import workers_table
 from pipeline.errors import MemlabError
 
 TABLES = {  # --name / --no-name: what each table is
@@ -40,6 +43,7 @@ TABLES = {  # --name / --no-name: what each table is
     "numerics": "table 7: reproducible vs native numerics",
     "recorder": "table 8: the per-example recorder",
     "thread-table": "table 9: NumpyMLP, PyTorch and the floor at --thread-counts threads",
+    "workers": "table 10: the memorization study's 32 models in 1, 2, ... worker processes",
 }
 
 
@@ -162,7 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.thread_table:
         rows, m.threads = thread_table(a, X, y, a.thread_counts, m.cores)
         section("9. Threads: NumpyMLP, PyTorch and the floor, float32", rows)
-    section("The targets (issues 7, 14 and 16), as measured above", targets(m))
+    if a.workers:
+        rows, m.workers = workers_table(m.cores, None if synthetic else mnist_dir)
+        section("10. Independent trainings in worker processes (issue 26)", rows)
+    section("The targets (issues 7, 14, 16 and 26), as measured above", targets(m))
     print(f"\nLoad average at the end: {_load()} (1, 5, 15 min).")
 
 

@@ -51,11 +51,12 @@ class Measured:
     help_s: float | None = None
     pool: dict[str, float] | None = None  # whole_run.run_table (table 3)
     recorder: dict[str, float] | None = None  # recorder.recorder_table
+    workers: dict | None = None  # workers.workers_table
 
 
 def targets(m: Measured) -> list[str]:
-    """Issue 16's targets, and the still-valid ones of issues 7 and 14, judged on ``m``: one row
-    each, a table's lines."""
+    """Issues 16's and 26's targets, and the still-valid ones of issues 7 and 14, judged on
+    ``m``: one row each, a table's lines."""
     rows = ["| target | measured | verdict |", "|---|---|---|"]
 
     def row(target: str, measured: str, met: bool | None) -> None:
@@ -63,6 +64,7 @@ def targets(m: Measured) -> list[str]:
         rows.append(f"| {target} | {measured} | {verdict} |")
 
     _run_rows(row, m)
+    _workers_rows(row, m)
     _thread_rows(row, m)
     ours, theirs = m.best.get(("numpy", "float32")), m.best.get(("sklearn", "float64"))
     row(
@@ -92,6 +94,26 @@ def targets(m: Measured) -> list[str]:
         None if m.recorder is None else m.recorder["overhead"] <= 0.05,
     )
     return rows
+
+
+def _workers_rows(row, m: Measured) -> None:
+    """Issue 26's target: the memorization study on 4,000 MNIST images, 2 workers against 1."""
+    target = (
+        "memorization study, 32 models on 4,000 MNIST images: `train.workers=2` >= 1.5x "
+        "`train.workers=1`, whole command, the same score table (table 10)"
+    )
+    found = (m.workers or {}).get("MNIST, 4,000 training images", {})
+    if m.workers is None or 2 not in found:
+        why = "skipped (--no-workers)" if m.workers is None else "no MNIST files, or one core"
+        row(target, why, None)
+        return
+    (one, _), (two, same) = found[1], found[2]
+    same_text = "the same bytes" if same else "**a different score table**"
+    row(
+        target,
+        f"{one / two:.2f}x ({one:.1f} s -> {two:.1f} s), {same_text}",
+        one >= 1.5 * two and same,
+    )
 
 
 def _run_rows(row, m: Measured) -> None:
