@@ -37,7 +37,10 @@ def test_dead_units_are_the_ones_silent_on_every_input():
     assert shares[0] == 0.5 and len(shares) == 2 and shares[1] >= 1 / 3
 
 
-@pytest.mark.parametrize("model_class", [NumpyMLP, SklearnMLP])
+# MLPClassifier's step takes seconds to kill its network: with the slow tests.
+@pytest.mark.parametrize(
+    "model_class", [NumpyMLP, pytest.param(SklearnMLP, marks=pytest.mark.slow)]
+)
 def test_a_relu_network_killed_by_a_large_step_is_flagged_with_the_cause(digits, model_class):
     X, y = digits
     model, accuracy = _trained(X, y, "relu", "cross_entropy", 3.0, model_class=model_class)
