@@ -256,3 +256,26 @@ def test_image_gallery_shows_each_image_on_its_own_grey_scale_with_its_caption()
         np.testing.assert_allclose(tile, expected.reshape(4, 5))
     colours = {text.get_text(): text.get_color() for text in ax.texts}
     assert [colours[f"#{i}"] == MISLABELED for i in range(11)] == highlight
+
+
+@pytest.mark.parametrize("where", ["figure", "axes"])
+def test_a_long_run_name_wraps_under_what_the_figure_shows_and_stays_in_the_frame(where):
+    from pipeline.report.canvas import axes_title, new_figure, suptitle
+
+    name = "numpy_mlp-label_noise_sweep-p=0.2-data=mnist-data.dir=../shared/data/mnist"
+    name += "-parts=[test]-seed0"
+    fig = new_figure((6.0, 4.0))
+    ax = fig.add_subplot()
+    ax.plot([0, 1])
+    if where == "figure":
+        suptitle(fig, f"dataset cartography\n{name}")
+        title = fig._suptitle
+    else:
+        axes_title(ax, f"dataset cartography\n{name}")
+        title = ax.title
+    text = title.get_text()
+    assert text.startswith("dataset cartography\n")
+    assert text.replace("\n", "") == f"dataset cartography{name}"  # wrapped, nothing cut
+    fig.canvas.draw()
+    box = title.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # inside the frame

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from pipeline.report.aggregate import band
-from pipeline.report.canvas import new_figure
+from pipeline.report.canvas import new_figure, suptitle
 
 # Panel -> the per-epoch metrics it shows, each with its line style and legend suffix.
 _PANELS = {
@@ -69,5 +69,5 @@ def curves_with_bands(
             ax.legend(loc="best", fontsize="small")
     panels[0].set_ylabel("accuracy (mean, 95% band over seeds)")
     if title:
-        fig.suptitle(title)
+        suptitle(fig, title)
     return fig

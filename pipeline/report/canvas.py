@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,6 +55,29 @@ def tile_corner(i: int, n_cols: int, shape: tuple[int, int], gap: tuple[int, int
 def new_figure(figsize: tuple[float, float]) -> Figure:
     """Return an empty pyplot-free figure with the house defaults."""
     return Figure(figsize=figsize, dpi=DPI, layout="constrained")
+
+
+def wrapped(text: str, width: float, fontsize: float = 12.0) -> str:
+    """``text`` with each line wrapped to ``width`` inches of ``fontsize``-point type (at a
+    ``-`` or a space where it can), so that a title never runs past the frame.
+
+    By convention a title's first line says what the figure shows and the next ones which run
+    it comes from: a run's name (``numpy_mlp-label_noise_sweep-p=0.2-data=mnist-...``) is often
+    wider than the figure.
+    """
+    chars = max(20, int(width * 72 / (0.6 * fontsize)))  # about 0.6 em a character
+    return "\n".join(textwrap.fill(line, chars) or line for line in text.split("\n"))
+
+
+def suptitle(fig: Figure, text: str, fontsize: float = 12.0) -> None:
+    """Title ``fig`` with ``text``, each line :func:`wrapped` to the figure's width."""
+    fig.suptitle(wrapped(text, fig.get_figwidth(), fontsize), fontsize=fontsize)
+
+
+def axes_title(ax, text: str, fontsize: float = 12.0) -> None:
+    """Title the axes ``ax`` with ``text``, each line :func:`wrapped` to most of the figure's
+    width (an axes title may spread past its axes, not past the frame)."""
+    ax.set_title(wrapped(text, 0.85 * ax.figure.get_figwidth(), fontsize), fontsize=fontsize)
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipeline.report.canvas import mosaic, new_figure, tile_corner
+from pipeline.report.canvas import axes_title, mosaic, new_figure, suptitle, tile_corner
 from pipeline.study import examples as ex
 
 CLEAN, MISLABELED = "C0", "C3"  # blue: trained on the true label; red: on a wrong one
@@ -62,7 +62,7 @@ def cartography_map(
     ax.set_ylim(0.0, 1.0)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", markerscale=2.0)
-    ax.set_title(title or "dataset cartography")
+    axes_title(ax, title or "dataset cartography")
     return fig
 
 
@@ -120,7 +120,7 @@ def image_gallery(
         )
     if k == 0:
         ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(title, fontsize=10)
+    suptitle(fig, title, fontsize=10)
     return fig
 
 
@@ -142,7 +142,7 @@ def _signal_gallery(signals, captions, highlight, *, title: str, n_cols: int) ->
         ax.set_title(captions[i], fontsize=7, color=colour)
     if k == 0:
         axes[0].text(0.5, 0.5, "none", ha="center", va="center", transform=axes[0].transAxes)
-    fig.suptitle(title, fontsize=10)
+    suptitle(fig, title, fontsize=10)
     return fig
 
 
@@ -176,7 +176,7 @@ def _stacked_histogram(values, mislabeled, bins, *, xlabel: str, title: str) -> 
     ax.set_xlabel(xlabel)
     ax.set_ylabel("examples (log scale)")
     ax.legend()
-    ax.set_title(title)
+    axes_title(ax, title)
     return fig
 
 
@@ -209,13 +209,13 @@ def record_figures(
             scores["confidence"],
             scores["variability"],
             wrong,
-            title=f"{title}\ndataset cartography",
+            title=f"dataset cartography\n{title}",
         ),
         "forgetting_events.png": count_histogram(
             scores["forgetting_events"],
             wrong,
             xlabel="forgetting events (never learned = one per epoch)",
-            title=f"{title}\nforgetting events per training example",
+            title=f"forgetting events per training example\n{title}",
         ),
     }
     detail = {
@@ -233,8 +233,8 @@ def record_figures(
             image_shape,
             text,
             highlight=highlight,
-            title=f"{title}\n{GALLERIES[kind]}: {len(picks)} shown (#pool index: label trained "
-            "on; red if wrong)",
+            title=f"{GALLERIES[kind]}: {len(picks)} shown (#pool index: label trained on; red "
+            f"if wrong)\n{title}",
         )
     return drawn
 

@@ -16,7 +16,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from pipeline.report.canvas import as_float, mosaic, new_figure
+from pipeline.report.canvas import as_float, mosaic, new_figure, suptitle
 
 # History key -> line style, per panel. Keys absent from a history are skipped; the dashed
 # clean/corrupted accuracies only exist when some training labels were corrupted.
@@ -79,7 +79,7 @@ def learning_curves(history: Mapping[str, Sequence[float | None]], *, title: str
     ax_acc.set_ylim(0.0, 1.0)
     ax_acc.set_title("accuracy")
     if title:
-        fig.suptitle(title)
+        suptitle(fig, title)
     return fig
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipeline.report.canvas import new_figure
+from pipeline.report.canvas import new_figure, suptitle
 from pipeline.report.example_figures import image_gallery
 
 
@@ -66,7 +66,7 @@ def precision_recall(
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     ax_r.legend(fontsize=7, loc="upper left")
-    fig.suptitle(title or f"finding {total} wrong labels among {n} (dotted: k = {total})")
+    suptitle(fig, title or f"finding {total} wrong labels among {n} (dotted: k = {total})")
     return fig
 
 

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from pipeline.report.aggregate import FIT, KM_MEDIAN, summarize, summarize_censored
-from pipeline.report.canvas import as_float, new_figure
+from pipeline.report.canvas import as_float, new_figure, suptitle
 from pipeline.report.table import METRICS
 
 _P, _WIDTH = "probe.labels.fraction", "model.hidden_layer_sizes"
@@ -261,7 +261,7 @@ def double_descent(
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     if title:
-        fig.suptitle(title)
+        suptitle(fig, title)
     return fig
 
 

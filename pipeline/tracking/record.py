@@ -42,7 +42,8 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
     from pipeline.tracking.examples import paint_examples
 
     paint = functools.partial(painter.paint, run_id)
-    paint("learning_curves.png", "figures.learning_curves", arm.training.history, title=title)
+    curves = f"learning curves\n{title}"  # what it shows, then the run (wrapped: names are long)
+    paint("learning_curves.png", "figures.learning_curves", arm.training.history, title=curves)
     paint(
         "confusion_matrix.png",
         "figures.confusion_matrix_figure",
