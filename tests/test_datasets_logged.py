@@ -88,3 +88,37 @@ def test_each_run_logs_its_training_validation_and_test_sets(workdir):
     assert seen["probe"]["test"].digest == seen["control"]["test"].digest == fingerprint
     sizes = [json.loads(seen["control"][c].profile)["features_shape"][0] for c in seen["control"]]
     assert sum(sizes) == 1797
+
+
+def test_a_dataset_another_job_logs_at_the_same_moment_is_linked_not_a_failure(store, monkeypatch):
+    """Two jobs of a parallel sweep with one split (split.seed) log the same datasets at once:
+    MLflow looks the datasets up, the other job inserts them, and this job's insert then fails
+    on the store's unique constraint. Logging again links the stored datasets to the run."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking.datasets import log_datasets
+
+    experiment = store.get_experiment_by_name("test").experiment_id
+    other, mine = (store.create_run(experiment).info.run_id for _ in range(2))
+    real, calls = MlflowClient.log_inputs, []
+
+    def racing(self, run_id, datasets=None, models=None):
+        calls.append(run_id)
+        if len(calls) == 1:  # the other job got there between the lookup and the insert
+            real(self, other, datasets=datasets)
+            raise MlflowException(
+                "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
+                "datasets.name, datasets.digest"
+            )
+        return real(self, run_id, datasets=datasets)
+
+    X, y = np.zeros((4, 3), np.float32), np.arange(4)
+    parts = {"train": (X, y), "test": (X + 1, y)}
+    monkeypatch.setattr(MlflowClient, "log_inputs", racing)
+    names = log_datasets(mine, name="toy", source="toy", fingerprint="f", parts=parts)
+    monkeypatch.undo()
+    assert calls == [mine, mine]
+    linked = {d.dataset.name for d in store.get_run(mine).inputs.dataset_inputs}
+    assert linked == set(names) == {"toy-train", "toy-test"}
+    assert {d.dataset.name for d in store.get_run(other).inputs.dataset_inputs} == linked

@@ -107,8 +107,29 @@ def log_datasets(
         tags.append(InputTag("memlab.randomized", how or "none"))
         inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags))
         names.append(label)
-    MlflowClient().log_inputs(run_id, datasets=inputs)
+    _log_inputs(MlflowClient(), run_id, inputs)
     return names
+
+
+def _log_inputs(client, run_id: str, inputs: list, attempts: int = 3) -> None:
+    """``client.log_inputs``, again when another job logged the same dataset at the same moment.
+
+    MLflow looks up which of the datasets the store holds, then inserts the others: two jobs of
+    a parallel sweep that log one dataset (a split held fixed with ``split.seed``) at once can
+    both insert it, and the later insert fails on the store's unique constraint. The dataset
+    is in the store by then, so logging again links it to the run.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException as err:
+            text = str(err).lower()
+            raced = "unique constraint" in text and "datasets" in text
+            if not raced or attempt == attempts - 1:
+                raise
 
 
 def log_split(
