@@ -14,7 +14,7 @@ child finished, else FAILED. ``on_multirun_end`` does it for a sweep that succee
 failed jobs; a sweep that stops on an error (the basic launcher runs its jobs in-process and
 stops at the first failure; joblib) is closed when the launching process exits. A sweep that
 ran to its end also gets its runs that differ only in their seed aggregated (means and 95%
-intervals, ``pipeline.tracking.aggregate``).
+intervals, ``pipeline.tracking.sweep_aggregate``).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def end_sweep(status: str | None = None, *, aggregate: bool = True) -> str | Non
     if not parent:
         return None
     from pipeline.tracking import parents
-    from pipeline.tracking.aggregate import record_sweep_aggregates
+    from pipeline.tracking.sweep_aggregate import record_sweep_aggregates
 
     closed = parents.close_parent(parent, status)
     if aggregate:

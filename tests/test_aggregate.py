@@ -252,7 +252,7 @@ def _store_with_seeds(root, accuracies):
 
 @pytest.mark.slow
 def test_report_table_shows_mean_and_interval_for_several_seeds(tmp_path, capsys):
-    from pipeline.report.cli import main
+    from pipeline.report.report_cli import main
     from pipeline.tracking import query
 
     draws = [(0.10, 0.95), (0.12, 0.96), (0.08, 0.97)]
@@ -279,7 +279,7 @@ def test_report_table_shows_mean_and_interval_for_several_seeds(tmp_path, capsys
 def test_aggregate_sweep_writes_the_interval_on_the_parent(tmp_path):
     import mlflow
 
-    from pipeline.tracking.aggregate import aggregate_sweep
+    from pipeline.tracking.sweep_aggregate import aggregate_sweep
 
     draws = [(0.10, 0.95), (0.12, 0.96), (0.08, 0.97), (0.11, 0.90)]
     uri, sweep = _store_with_seeds(tmp_path, draws)
@@ -302,7 +302,7 @@ def test_aggregate_sweep_writes_the_interval_on_the_parent(tmp_path):
 def test_one_seed_sweep_says_there_is_no_interval(tmp_path):
     import mlflow
 
-    from pipeline.tracking.aggregate import aggregate_sweep
+    from pipeline.tracking.sweep_aggregate import aggregate_sweep
 
     uri, sweep = _store_with_seeds(tmp_path, [(0.1, 0.9)])
     mlflow.set_tracking_uri(uri)

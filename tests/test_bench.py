@@ -7,14 +7,14 @@ import re
 import numpy as np
 import pytest
 
-from pipeline.bench import cli, runs, whole_run
+from pipeline.bench import bench_cli, runs, whole_run
 from pipeline.bench import peers as bench
 from pipeline.bench import targets as bench_targets
 from pipeline.bench.targets import Measured
 
 TINY = ["--examples", "300", "--hidden", "8", "--batch-size", "64", "--epochs", "2"]
 TINY += ["--mnist-dir", "/nonexistent", "--no-run", "--no-memory", "--no-single", "--no-sweep"]
-TINY += ["--no-parallel", "--no-numerics", "--no-recorder"]
+TINY += ["--no-parallel", "--no-numerics", "--no-recorder", "--no-workers"]
 
 
 def _rows(text: str) -> dict[tuple[str, str], list[float]]:
@@ -36,7 +36,7 @@ def test_epoch_flops_count_forward_weight_gradients_and_deltas():
 
 def test_peer_table_has_a_row_per_implementation_and_dtype(capsys, monkeypatch):
     monkeypatch.setattr(bench, "_torch", lambda: None)  # as if PyTorch were not installed
-    cli.main([*TINY, "--no-thread-table", "--peers", "numpy,sklearn,torch,floor"])
+    bench_cli.main([*TINY, "--no-thread-table", "--peers", "numpy,sklearn,torch,floor"])
     out = capsys.readouterr().out
     rows = _rows(out)
     names = ("NumpyMLP", "MLPClassifier", "floor")
@@ -55,7 +55,7 @@ def test_each_peer_is_a_real_training_loop(peer):
     """A few epochs of each peer on the same easy problem lower its loss."""
     if peer == "torch":
         pytest.importorskip("torch")  # optional: the `bench` extra
-    args = cli.parse_args(["--hidden", "16", "--batch-size", "16", "--lr", "0.1"])
+    args = bench_cli.parse_args(["--hidden", "16", "--batch-size", "16", "--lr", "0.1"])
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 200)
     X = (np.eye(10)[y] @ rng.random((10, 784)) + 0.1 * rng.random((200, 784))).astype("float32")
@@ -183,7 +183,7 @@ def test_without_pytorch_or_the_measurements_the_targets_say_not_measured():
 
 def test_the_thread_table_measures_only_the_counts_this_machine_has(monkeypatch):
     monkeypatch.setattr(bench, "_torch", lambda: None)  # as if PyTorch were not installed
-    args = cli.parse_args(TINY)
+    args = bench_cli.parse_args(TINY)
     X, y, _ = bench.examples(300, "/nonexistent", 0)
     rows, measured = bench.thread_table(args, X, y, (1, 3), cores=2)
     assert set(measured) == {1}  # 3 threads on 2 cores: not measured
@@ -241,3 +241,16 @@ def test_the_workers_target_needs_the_speed_up_and_the_same_score_table():
     assert _verdicts(Measured(cores=1, workers={mnist: {1: (9.0, True)}}))[target][1] == (
         "not measured"
     )
+
+
+@pytest.mark.slow
+def test_the_workers_table_times_each_count_and_compares_the_score_tables():
+    from pipeline.bench.worker_speedup import workers_table
+
+    rows, measured = workers_table(cores=2, mnist_dir=None, n_models=4)
+    digits = measured["digits (1,257 training images)"]
+    assert sorted(digits) == [1, 2] and all(same for _, same in digits.values())
+    assert all(seconds > 0 for seconds, _ in digits.values())
+    table = [r for r in rows if r.startswith("| digits")]
+    assert len(table) == 2 and all("the same bytes" in r for r in table)
+    assert "memorization.n_models=4" in rows[0]

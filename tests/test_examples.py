@@ -194,7 +194,7 @@ def test_the_run_summary_flags_an_inverted_score(store, record):
 @pytest.mark.slow
 def test_an_inverted_score_is_tagged_on_its_run(store, record):
     from pipeline.tracking import store as tracking
-    from pipeline.tracking.examples import record_examples
+    from pipeline.tracking.example_record import record_examples
 
     tags = {}
     for name, found in (("inverted", under_trained()), ("fine", record)):

@@ -189,7 +189,7 @@ def test_folds_trained_in_worker_processes_give_the_very_same_bits():
     from functools import partial
 
     from pipeline.runtime.workers import parallel_map
-    from pipeline.tracking.memorization import table_csv
+    from pipeline.tracking.memorization_record import table_csv
 
     s = settings("sqlite://")
     s = replace(s, label_issues=replace(s.label_issues, repeats=2))  # 4 models

@@ -173,7 +173,7 @@ def test_models_trained_in_worker_processes_give_the_very_same_bits():
     from functools import partial
 
     from pipeline.runtime.workers import parallel_map
-    from pipeline.tracking.memorization import table_csv
+    from pipeline.tracking.memorization_record import table_csv
 
     s = settings(0.2, n_models=4)
     serial = mz.run_memorization(s)[1]
@@ -186,7 +186,7 @@ def test_models_trained_in_worker_processes_give_the_very_same_bits():
 
 @pytest.mark.slow
 def test_a_run_leaves_its_record_and_pictures(store, tmp_path):
-    from pipeline.tracking.examples import record_examples
+    from pipeline.tracking.example_record import record_examples
 
     dataset, splits = load_data(DataSettings("digits", {}), SplitSettings(0.7, 0.15, 0.15), 0)
     (arm,) = make_arms(splits, ProbeSettings(LabelSettings(0.4, "shuffle")), n_classes=10, seed=0)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.entities import Metric, Param, RunTag
 
-from pipeline.report.cli import main as report_main
+from pipeline.report.report_cli import main as report_main
 from pipeline.report.table import build_table, display_table, leaf_runs, markdown, plain_markdown
 from pipeline.tracking import query
 

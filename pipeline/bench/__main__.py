@@ -17,6 +17,6 @@ if "--child" not in sys.argv and os.environ.get(numerics.KERNEL_ENV) != numerics
     numerics.choose_kernel(numerics.NATIVE, env)
     os.execve(sys.executable, [sys.executable, "-m", "pipeline.bench", *sys.argv[1:]], env)
 
-from pipeline.bench.cli import main  # noqa: E402 - after the kernel is settled
+from pipeline.bench.bench_cli import main  # noqa: E402 - after the kernel is settled
 
 main()

@@ -12,7 +12,7 @@ targets of issues 7, 14, 16 and 26, each with the number measured above and its 
 9. NumpyMLP, PyTorch and the floor at 1, 2 and 4 threads (:mod:`.peers`), last but one:
    PyTorch's spinning threads and more BLAS threads can slow what runs after them on a busy
    machine;
-10. the memorization study's models in 1, 2, ... worker processes (:mod:`.workers`).
+10. the memorization study's models in 1, 2, ... worker processes (:mod:`.worker_speedup`).
 
 Each table can be skipped (``--no-run``, ``--no-memory``, ``--no-single``, ...); its targets
 then say "not measured".
@@ -31,7 +31,7 @@ from pipeline.bench.recorder import recorder_table
 from pipeline.bench.runs import single_run_table, sweep_table, throughput_table
 from pipeline.bench.targets import MNIST_DIRS, Measured, find_mnist, targets
 from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
-from pipeline.bench.workers import workers_table
+from pipeline.bench.worker_speedup import workers_table
 from pipeline.errors import MemlabError
 
 TABLES = {  # --name / --no-name: what each table is

@@ -8,7 +8,7 @@ The recorder has three parts, timed apart, on the same examples and network as t
 - **in the epoch loop**: keeping every epoch's two (n,) rows and stacking them at the end
   (``train_epochs(record_examples=True)``), timed as exactly those operations;
 - **at the end of a run**: the scores, summary metrics, the ``.npz`` and the pictures
-  (``pipeline.tracking.examples`` without MLflow), a fixed cost per run, in seconds.
+  (``pipeline.tracking.example_record`` without MLflow), a fixed cost per run, in seconds.
 
 The first two, over the training time of an epoch (NumpyMLP float32, timed here too), are the
 recorder's overhead; issue 14's target is at most 5%. Timing the whole loop with the record on

@@ -51,7 +51,7 @@ class Measured:
     help_s: float | None = None
     pool: dict[str, float] | None = None  # whole_run.run_table (table 3)
     recorder: dict[str, float] | None = None  # recorder.recorder_table
-    workers: dict | None = None  # workers.workers_table
+    workers: dict | None = None  # worker_speedup.workers_table
 
 
 def targets(m: Measured) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from pipeline.bench.runs import wall
 from pipeline.bench.whole_run import timed_child
 
-STUDY = ["+experiment=memorization_scores", "memorization.n_models=32", "train.progress=false"]
+STUDY = ["+experiment=memorization_scores", "train.progress=false"]
 MNIST_4000 = "data=mnist data.parts=[test] data.download=false split.train=0.4 split.val=0.1"
 MNIST_4000 += " split.test=0.5"
 
@@ -33,15 +33,16 @@ def scores_digest(tmp: str) -> str:
     return hashlib.sha256(table.read_bytes()).hexdigest()
 
 
-def workers_table(cores: int, mnist_dir: str | None) -> tuple[list[str], dict]:
+def workers_table(cores: int, mnist_dir: str | None, n_models: int = 32) -> tuple[list[str], dict]:
     """Time the study at each of :func:`counts` workers, on digits and (given ``mnist_dir``)
-    on 4,000 MNIST images. Returns the table's lines and ``{data: {workers: (wall s, same
-    scores as serial)}}``."""
+    on 4,000 MNIST images, ``n_models`` models each. Returns the table's lines and ``{data:
+    {workers: (wall s, same scores as serial)}}``."""
     datasets = {"digits (1,257 training images)": []}
     if mnist_dir:
         datasets["MNIST, 4,000 training images"] = [*MNIST_4000.split(), f"data.dir={mnist_dir}"]
+    study = [*STUDY, f"memorization.n_models={n_models}"]
     rows = [
-        f"`python -m pipeline {' '.join(STUDY)} train.workers=W`, the whole command, each into "
+        f"`python -m pipeline {' '.join(study)} train.workers=W`, the whole command, each into "
         "a new store; `scores.csv` (every example's score and interval) compared with W = 1's.",
         "",
         "| data | workers | wall s | speed-up | scores.csv |",
@@ -52,7 +53,7 @@ def workers_table(cores: int, mnist_dir: str | None) -> tuple[list[str], dict]:
         serial = None
         for n in counts(cores):
             with tempfile.TemporaryDirectory() as tmp:
-                seconds = wall(timed_child([*STUDY, *overrides, f"train.workers={n}"], tmp))
+                seconds = wall(timed_child([*study, *overrides, f"train.workers={n}"], tmp))
                 digest = scores_digest(tmp)
             serial = serial or (seconds, digest)
             same = digest == serial[1]

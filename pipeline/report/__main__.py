@@ -7,7 +7,7 @@ both ways (``tests/test_layers.py``).
 
 import sys
 
-from pipeline.report.cli import main
+from pipeline.report.report_cli import main
 from pipeline.tracking import query
 
 sys.exit(main(source=query))

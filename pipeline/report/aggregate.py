@@ -20,7 +20,7 @@ to fit is the paired log-ratio (:func:`summarize_ratio`): the mean of the per-se
 and its t interval, exponentiated, i.e. the geometric mean of the per-seed ratios with its
 interval (``epochs_to_fit_ratio_geomean``); with a pair censored, the Kaplan-Meier median of the
 ratios instead.
-:mod:`pipeline.tracking.aggregate` writes the results to MLflow; the report prints them.
+:mod:`pipeline.tracking.sweep_aggregate` writes the results to MLflow; the report prints them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The dataset cartography map (Swayamdipta et al. 2020), galleries of training images with their
 trained-on and true labels, and histograms of forgetting events and memorization scores. Each
 builder is a pure function returning a fresh pyplot-free ``Figure`` (:mod:`pipeline.report.canvas`);
-:mod:`pipeline.tracking.examples` logs them.
+:mod:`pipeline.tracking.example_record` logs them.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from pipeline.settings import RunSettings
 from pipeline.study.label_issues import RANKINGS, LabelIssueResult, run_label_issues
 from pipeline.study.results import DataSummary
 from pipeline.tracking import painter, store
-from pipeline.tracking.memorization import table_csv
+from pipeline.tracking.memorization_record import table_csv
 
 FOLDER = "label_issues"
 

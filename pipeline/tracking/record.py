@@ -4,7 +4,7 @@
 it opens each arm's run, names the data the arm trained on (``datasets.log_split``), streams its
 epochs (``store.epoch_metrics``), and when the arm is done records what it returned
 (``record_arm``): the flat metrics, the confusion matrix, the figures, the per-example record
-(``tracking.examples``), the model and the warnings. ``execute`` is ``python -m pipeline``'s
+(``tracking.example_record``), the model and the warnings. ``execute`` is ``python -m pipeline``'s
 whole run: the run with the params and the config, the study (the entry point adds its other
 observers: the checkpoints, the progress bar), and the comparison on the parent. The DVC stages
 record through the same ``arms.log_arm``, without the figures.
@@ -39,7 +39,7 @@ def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) ->
     The figures are drawn beside the rest (``painter``) and are in the run when it ends.
     """
     from pipeline.tracking.arms import log_arm
-    from pipeline.tracking.examples import paint_examples
+    from pipeline.tracking.example_record import paint_examples
 
     paint = functools.partial(painter.paint, run_id)
     curves = f"learning curves\n{title}"  # what it shows, then the run (wrapped: names are long)
@@ -181,11 +181,11 @@ def execute(
         store.log_params(run_id, params)
         store.log_text(run_id, config_yaml, "config.yaml")
         if settings.memorization:  # many models, one run (+experiment=memorization_scores)
-            from pipeline.tracking.memorization import run_and_record
+            from pipeline.tracking.memorization_record import run_and_record
 
             return run_id, run_and_record(run_id, settings)
         if settings.label_issues:  # cross-fitted models, one run (+experiment=label_issues)
-            from pipeline.tracking.label_issues import run_and_record_label_issues
+            from pipeline.tracking.label_issue_record import run_and_record_label_issues
 
             return run_id, run_and_record_label_issues(run_id, settings)
         recorder = MlflowRecorder(
