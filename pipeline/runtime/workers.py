@@ -25,6 +25,7 @@ one line (``WorkerDied``); an exception raised by ``fn`` comes back as itself.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -133,6 +134,52 @@ def parallel_map(
             pool.shutdown(wait=True)
         else:
             _stop(pool)
+
+
+class Elsewhere:
+    """``fn(item)`` started at once in a worker process of its own (the run's numerics, as in
+    :func:`parallel_map`), while this process goes on; :meth:`result` waits for it.
+
+    A context manager: leaving it stops the worker unless its result was taken (an error or
+    Ctrl-C in this process, then, does not wait for a training nobody will use).
+    """
+
+    def __init__(self, fn: Callable[[T], R], item: T, numerics: Any = None):
+        import multiprocessing
+
+        context = multiprocessing.get_context("forkserver")
+        preload(context)
+        self._pool = ProcessPoolExecutor(
+            1, mp_context=context, initializer=_worker_start, initargs=(fn, numerics, os.getpid())
+        )
+        self._future = self._pool.submit(_call, item)
+        self._taken = False
+
+    def result(self) -> Any:
+        try:
+            found = self._future.result()
+        except BrokenProcessPool:
+            raise WorkerDied(_died(self._pool, 2)) from None
+        self._taken = True
+        return found
+
+    def __enter__(self) -> Elsewhere:
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self._taken:
+            self._pool.shutdown(wait=True)
+        else:
+            _stop(self._pool)
+
+
+def elsewhere(workers: int | None, numerics: Any = None) -> Callable[..., Elsewhere] | None:
+    """What a study core starts a training in another process with (``Elsewhere(fn, item)``),
+    or None when it has one process to train in: ``workers`` (``train.workers``) is 0 or 1, or
+    the program is a script (see :func:`mapper`)."""
+    if count(workers) <= 1 or _main_is_a_script():
+        return None
+    return functools.partial(Elsewhere, numerics=numerics)
 
 
 def _died(pool: ProcessPoolExecutor, workers: int) -> str:

@@ -8,7 +8,8 @@ epoch), so an edge can stream epochs to MLflow or draw a progress bar; the defau
 nothing.
 
 A run with ``probe.control`` trains two arms, the probe and an identical true-data control
-(same model, seed and initialisation), and compares them.
+(same model, seed and initialisation), and compares them. Given a way to train in another
+process (``elsewhere``), the control trains there while the probe trains here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -267,24 +269,57 @@ def run_arm(arm: Arm, settings: RunSettings, *, n_classes: int, **training) -> A
     return measure_arm(arm, model, result, settings.probe.noise, settings.seed, n_classes)
 
 
-def run_study(settings: RunSettings, observer: StudyObserver | None = None) -> StudyResult:
-    """Run everything ``settings`` asks for and return it. Records nothing."""
+def run_study(
+    settings: RunSettings,
+    observer: StudyObserver | None = None,
+    elsewhere: Callable[..., Any] | None = None,
+) -> StudyResult:
+    """Run everything ``settings`` asks for and return it. Records nothing.
+
+    ``elsewhere(fn, item)``: starts ``fn(item)`` in another process and returns a context
+    manager whose ``result()`` waits for it (``pipeline.runtime.workers.Elsewhere``). With it,
+    the arms after the first (the control) train there while the first trains here; each is
+    then told, measured and recorded in its turn, its epochs as if trained then, so the record
+    and every number are those of one arm after another. None: one arm after another.
+    """
     observer = observer or StudyObserver()
     dataset, splits = load_data(settings.data, settings.split, settings.seed)
     data = summarize_data(dataset, splits)
     observer.data_ready(data, splits)
     arms = make_arms(splits, settings.probe, n_classes=dataset.n_classes, seed=settings.seed)
     results: dict[str, ArmResult] = {}
-    for arm in arms:
-        with observer.arm(arm, settings.model.max_epochs) as on_epoch:
-            results[arm.name] = run_arm(
-                arm,
-                settings,
-                n_classes=dataset.n_classes,
-                on_epoch=on_epoch,
-                start=observer.resume(arm),
-                after_epoch=lambda model, result, arm=arm: observer.checkpoint(arm, model, result),
+    with contextlib.ExitStack() as stack:
+        ahead = {
+            arm.name: stack.enter_context(
+                elsewhere(
+                    partial(_fit_from, arm=arm, settings=settings, n_classes=dataset.n_classes),
+                    observer.resume(arm),
+                )
             )
-            observer.arm_finished(results[arm.name])
+            for arm in (arms[1:] if elsewhere is not None else [])
+        }
+        for arm in arms:
+            with observer.arm(arm, settings.model.max_epochs) as on_epoch:
+                trained = ahead[arm.name].result() if arm.name in ahead else None
+                results[arm.name] = run_arm(
+                    arm,
+                    settings,
+                    n_classes=dataset.n_classes,
+                    on_epoch=on_epoch,
+                    start=trained or observer.resume(arm),
+                    after_epoch=lambda model, result, arm=arm: observer.checkpoint(
+                        arm, model, result
+                    ),
+                )
+                observer.arm_finished(results[arm.name])
     comparison = Comparison(results["probe"], results["control"]) if "probe" in results else None
     return StudyResult(data, results, comparison)
+
+
+def _fit_from(
+    start: tuple[Any, TrainResult] | None, *, arm: Arm, settings: RunSettings, n_classes: int
+):
+    """``fit_arm`` from ``start`` (a checkpoint; None: afresh), in the process it is sent to."""
+    return fit_arm(
+        arm, settings.model, settings.train, settings.seed, n_classes=n_classes, start=start
+    )

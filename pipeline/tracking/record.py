@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.data.split import Splits
-from pipeline.runtime import faults
+from pipeline.runtime import faults, workers
 from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
 from pipeline.study.run import Arm, EpochCallback, Observers, StudyObserver, run_study
@@ -197,7 +197,9 @@ def execute(
             probe=asdict(settings.probe),
             adopted=adopt is not None,
         )
-        result = run_study(settings, Observers(*observers, recorder))
+        # train.workers >= 2: the control arm trains in a worker while the probe trains here.
+        elsewhere = workers.elsewhere(settings.train.workers, settings.numerics)
+        result = run_study(settings, Observers(*observers, recorder), elsewhere)
         if result.comparison is not None:
             comparison = result.comparison
             store.log_metrics(run_id, {**comparison.metrics(), **comparison.timings()})
