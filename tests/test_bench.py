@@ -14,7 +14,7 @@ from pipeline.bench.targets import Measured
 
 TINY = ["--examples", "300", "--hidden", "8", "--batch-size", "64", "--epochs", "2"]
 TINY += ["--mnist-dir", "/nonexistent", "--no-run", "--no-memory", "--no-single", "--no-sweep"]
-TINY += ["--no-parallel", "--no-numerics", "--no-recorder", "--no-workers"]
+TINY += ["--no-parallel", "--no-numerics", "--no-recorder", "--no-workers", "--no-arms"]
 
 
 def _rows(text: str) -> dict[tuple[str, str], list[float]]:
@@ -254,3 +254,33 @@ def test_the_workers_table_times_each_count_and_compares_the_score_tables():
     table = [r for r in rows if r.startswith("| digits")]
     assert len(table) == 2 and all("the same bytes" in r for r in table)
     assert "memorization.n_models=4" in rows[0]
+
+
+def test_the_arms_target_needs_most_of_the_control_hidden_and_the_same_metrics():
+    target = (
+        "flagship on 8,000 MNIST digits, `train.workers=2`: the arms at once save >= 80% of the "
+        "control's training, the same final metrics (table 11)"
+    )
+    arms = {"one": 60.0, "two": 40.0, "probe": 35.0, "control": 22.0, "same": True}
+    assert _verdicts(Measured(cores=2, arms=arms))[target] == (
+        "91% (60.0 s -> 40.0 s; the control trains 22.0 s, the probe 35.0 s), the same metrics",
+        "met",
+    )
+    assert _verdicts(Measured(cores=2, arms={**arms, "two": 50.0}))[target][1] == "**not met**"
+    assert _verdicts(Measured(cores=2, arms={**arms, "same": False}))[target][1] == "**not met**"
+    assert _verdicts(Measured(cores=2))[target][1] == "not measured"
+
+
+@pytest.mark.slow
+def test_the_arms_table_times_both_counts_and_compares_every_final_metric():
+    from pipeline.bench.parallel_arms import arms_table
+
+    job = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[16]", "model.max_epochs=4",
+           "train.stop_at_fit=false", "train.progress=false"]  # fmt: skip
+    rows, measured = arms_table(job)
+    assert measured["same"] is True and min(measured["probe"], measured["control"]) > 0
+    assert "Final metrics of every run: the same" in rows[-1]
+    assert [r.split("|")[1].strip() for r in rows if r.startswith("| ") and "wall" not in r] == [
+        "1",
+        "2",
+    ]

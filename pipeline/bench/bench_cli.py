@@ -12,7 +12,8 @@ targets of issues 7, 14, 16 and 26, each with the number measured above and its 
 9. NumpyMLP, PyTorch and the floor at 1, 2 and 4 threads (:mod:`.peers`), last but one:
    PyTorch's spinning threads and more BLAS threads can slow what runs after them on a busy
    machine;
-10. the memorization study's models in 1, 2, ... worker processes (:mod:`.worker_speedup`).
+10. the memorization study's models in 1, 2, ... worker processes (:mod:`.worker_speedup`);
+11. the flagship's arms one after another and at once (:mod:`.parallel_arms`).
 
 Each table can be skipped (``--no-run``, ``--no-memory``, ``--no-single``, ...); its targets
 then say "not measured".
@@ -26,11 +27,20 @@ import tempfile
 from pathlib import Path
 
 from pipeline.bench.kernels import cores, kernel_table, machine
+from pipeline.bench.parallel_arms import arms_table
 from pipeline.bench.peers import N_FEATURES, PEERS, examples, peer_table, thread_table
 from pipeline.bench.recorder import recorder_table
 from pipeline.bench.runs import single_run_table, sweep_table, throughput_table
 from pipeline.bench.targets import MNIST_DIRS, Measured, find_mnist, targets
-from pipeline.bench.whole_run import POOL_RUN, RUN, help_seconds, pool_70k, run_child, run_table
+from pipeline.bench.whole_run import (
+    ONE_AT_A_TIME,
+    POOL_RUN,
+    RUN,
+    help_seconds,
+    pool_70k,
+    run_child,
+    run_table,
+)
 from pipeline.bench.worker_speedup import workers_table
 from pipeline.errors import MemlabError
 
@@ -44,6 +54,7 @@ TABLES = {  # --name / --no-name: what each table is
     "recorder": "table 8: the per-example recorder",
     "thread-table": "table 9: NumpyMLP, PyTorch and the floor at --thread-counts threads",
     "workers": "table 10: the memorization study's 32 models in 1, 2, ... worker processes",
+    "arms": "table 11: the flagship on MNIST with its arms one after another and at once",
 }
 
 
@@ -120,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(rows))
     if a.run:
         section("2. The flagship, end to end")
-        default = [*RUN.split(), f"data.dir={mnist_dir}"]
+        default = [*RUN.split(), f"data.dir={mnist_dir}", ONE_AT_A_TIME]
         default += [f"model.max_epochs={a.run_epochs}"] if a.run_epochs else []
         if a.run_overrides or not synthetic:
             rows, m.flagship = run_table(a.run_overrides or default, a.threads)
@@ -169,6 +180,15 @@ def main(argv: list[str] | None = None) -> None:
     if a.workers:
         rows, m.workers = workers_table(m.cores, None if synthetic else mnist_dir)
         section("10. Independent trainings in worker processes (issue 26)", rows)
+    if a.arms:
+        section("11. The flagship's two arms at once (issue 26)")
+        if synthetic:
+            print(f"Skipped: no MNIST in {mnist_dir} (give --mnist-dir).")
+        else:
+            overrides = [*RUN.split(), f"data.dir={mnist_dir}", "train.progress=false"]
+            overrides += [f"model.max_epochs={a.run_epochs}"] if a.run_epochs else []
+            rows, m.arms = arms_table(overrides)
+            print("\n".join(rows))
     section("The targets (issues 7, 14, 16 and 26), as measured above", targets(m))
     print(f"\nLoad average at the end: {_load()} (1, 5, 15 min).")
 

@@ -30,6 +30,9 @@ RUN = (
     "+experiment=shuffled_labels data=mnist data.parts=[test] data.download=false "
     "split.train=0.8 split.val=0.1 split.test=0.1"
 )
+# Table 2 times the arms one after another, what the run costs beyond training them; table 11
+# what training them at once (train.workers=2) saves.
+ONE_AT_A_TIME = "train.workers=1"
 # Table 3: one epoch of the same experiment on the 70,000-image pool.
 POOL_RUN = "+experiment=shuffled_labels data=mnist data.parts=[train,test] data.download=false "
 POOL_RUN += "model.max_epochs=1"
@@ -48,6 +51,7 @@ def run_child(out: str, overrides: list[str]) -> None:
     # Summed over every call: both arms of a run, every job of a sweep (the basic launcher runs
     # them in this process; joblib's workers are other processes, not timed).
     sums = {"train": 0.0, "loop": 0.0, "log": 0.0, "flush": 0.0, "epochs": 0, "arms": 0}
+    sums["arm_loops"] = []
     train_epochs = run_module.train_epochs
 
     def timed(fn, key):
@@ -67,7 +71,11 @@ def run_child(out: str, overrides: list[str]) -> None:
         sums["arms"] += 1
         model.partial_fit = timed(model.partial_fit, "train")
         on_epoch = timed(on_epoch, "log") if on_epoch else None
-        return timed(train_epochs, "loop")(model, *args, on_epoch=on_epoch, **kwargs)
+        start = time.perf_counter()
+        try:
+            return timed(train_epochs, "loop")(model, *args, on_epoch=on_epoch, **kwargs)
+        finally:  # each arm's own, in the order they ran here
+            sums["arm_loops"].append(time.perf_counter() - start)
 
     epoch_metrics = store.epoch_metrics
 
