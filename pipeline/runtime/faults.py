@@ -4,7 +4,7 @@ A run's record must come out whole whenever its process is killed (README, "What
 run leaves"). Timing luck cannot show that; named points can. With ``MEMLAB_KILL_AT=NAME``,
 :func:`point` kills the process the first time the run reaches ``NAME``; with
 ``MEMLAB_KILL_AT=NAME@N``, the N-th time. Unset, a point costs a dictionary look-up.
-``tests/test_crash.py`` kills a run at each point, runs the same command again and compares
+``tests/test_crash_*.py`` kill a run at each point, run the same command again and compare
 the record with that of a run never stopped.
 """
 

@@ -1,12 +1,11 @@
-"""A job killed outright (``kill -9``) at any point, then run again with the same command in the
-same folder, leaves the very record of a job that was never stopped: every epoch of every
-metric once, every final metric once, one model per arm, every figure, the same statuses, no
-second run (``pipeline.runtime.faults`` names the points; docs/stopped-runs.md).
-"""
+"""The kill tests' job and kill points (``tests/test_crash_*.py``): a job killed outright
+(``kill -9``) at a point, then run again with the same command in the same folder, must leave
+the very record of a job that was never stopped (``pipeline.runtime.faults`` names the points;
+docs/stopped-runs.md). Two files share the points out, so that two test workers run them."""
 
 from __future__ import annotations
 
-import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,18 +13,16 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from helpers import clean_env, store_uri
 from records import differences, snapshot
-
-pytestmark = pytest.mark.slow
 
 # The flagship, small: two arms of 6 epochs, a checkpoint every 2, every figure and the model.
 JOB = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[16]", "model.max_epochs=6",
        "train.stop_at_fit=false", "train.progress=false", "train.checkpoint_every=2"]  # fmt: skip
 
-# (point, the how-manyth time it is reached): one place of each phase of a job.
-POINTS = [
+# (point, the how-manyth time it is reached): one place of each phase of a job. Training and
+# checkpoints first (tests/test_crash_training.py), then the record (test_crash_recording.py).
+TRAINING = [
     ("store-half-made", 1),  # a new store's tables made, not yet in place
     ("run-created", 1),  # the study's run exists, nothing in it yet
     ("run-created", 2),  # the probe arm's run exists, nothing in it yet
@@ -33,6 +30,8 @@ POINTS = [
     ("epoch", 2),  # epoch 2 measured and held for the store, its checkpoint not yet saved
     ("checkpoint-arrays-written", 1),  # between a checkpoint's arrays and its json
     ("checkpoint-saved", 2),  # the checkpoint at epoch 4 saved, the store still at epoch 1
+]
+RECORDING = [
     ("arm-metrics-logged", 1),  # the probe's final metrics stored, its model not yet
     ("model-files-logged", 1),  # the probe's model uploaded, not yet marked READY
     ("model-logged", 1),  # the probe's model logged, its figures still being drawn
@@ -74,14 +73,29 @@ def processes_marked(marker: str) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The record of the job never stopped, and how long it took."""
-    workdir = tmp_path_factory.mktemp("whole")
+def seeded(workdir: Path, empty_store: Path, point: str = "") -> Path:
+    """``workdir`` with a copy of the session's new store (conftest's ``empty_store``) as its
+    ``mlflow.db``: MLflow's migrations take seconds a job. Not for a kill in the store's
+    making, which needs the job to make it."""
+    if not point.startswith("store-"):
+        shutil.copyfile(empty_store, workdir / "mlflow.db")
+    return workdir
+
+
+def reference_record(tmp_path_factory, empty_store: Path) -> tuple[dict, float]:
+    """The record of the job never stopped, and how long it took (each file's module fixture)."""
+    workdir = seeded(tmp_path_factory.mktemp("whole"), empty_store)
     start = time.monotonic()
     code, stderr = finished(job(workdir))
     assert code == 0, stderr
     return snapshot(store_uri(workdir)), time.monotonic() - start
+
+
+def resumes_to(whole: dict, workdir: Path, point: str) -> list[str]:
+    """What the record of the job killed at ``point`` and run again lacks or has twice,
+    against the record ``whole`` of the job never stopped."""
+    problems = killed_then_resumed(workdir, point)
+    return problems or [f"{point}: {d}" for d in differences(snapshot(store_uri(workdir)), whole)]
 
 
 def killed_then_resumed(workdir: Path, point: str) -> list[str]:
@@ -102,43 +116,3 @@ def killed_then_resumed(workdir: Path, point: str) -> list[str]:
     if left := [p.name for p in workdir.rglob("*") if ".tmp" in p.name or "creating" in p.name]:
         problems.append(f"{point}: temporary files left: {left}")
     return problems
-
-
-@pytest.mark.parametrize("place", POINTS, ids=[f"{p}@{n}" for p, n in POINTS])
-def test_a_job_killed_at_any_point_resumes_to_the_record_of_one_never_stopped(
-    reference, tmp_path, place
-):
-    """One test per point, so that the test runner's workers share them out."""
-    whole, _ = reference
-    point = f"{place[0]}@{place[1]}"
-    problems = killed_then_resumed(tmp_path, point)
-    problems = problems or [
-        f"{point}: {d}" for d in differences(snapshot(store_uri(tmp_path)), whole)
-    ]
-    assert not problems, "\n".join(problems)
-
-
-def test_a_job_killed_at_a_random_moment_resumes_to_the_same_record(reference, tmp_path):
-    whole, seconds = reference
-    moment = random.uniform(1.0, seconds)
-    process = job(tmp_path)
-    try:
-        process.wait(timeout=moment)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=60)
-    code, stderr = finished(job(tmp_path))
-    assert code == 0, stderr
-    assert differences(snapshot(store_uri(tmp_path)), whole) == [], f"killed at {moment:.1f} s"
-
-
-def test_without_checkpoints_a_killed_run_is_marked_killed_by_the_next(reference, tmp_path):
-    """No checkpoint to go on from: the job run again starts afresh, and the run left RUNNING
-    by the killed process is found and marked KILLED, not left RUNNING forever."""
-    code, _ = finished(job(tmp_path, "train.checkpoint_every=0", kill_at="epoch@3"))
-    assert code == -signal.SIGKILL
-    code, stderr = finished(job(tmp_path, "train.checkpoint_every=0"))
-    assert code == 0, stderr
-    runs = snapshot(store_uri(tmp_path))
-    statuses = sorted(run["status"] for entries in runs.values() for run in entries)
-    assert statuses == ["FINISHED"] * 3 + ["KILLED"] * 2  # the dead parent and its probe arm
