@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from helpers import run_cli, search, store_uri
 
-from pipeline.tracking.datasets import describe_randomization, part_digest
+from pipeline.tracking.dataset_record import describe_randomization, part_digest
 
 
 def test_a_randomized_part_is_a_different_dataset():
@@ -97,7 +97,7 @@ def test_a_dataset_another_job_logs_at_the_same_moment_is_linked_not_a_failure(s
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking.datasets import log_datasets
+    from pipeline.tracking.dataset_record import log_datasets
 
     experiment = store.get_experiment_by_name("test").experiment_id
     other, mine = (store.create_run(experiment).info.run_id for _ in range(2))

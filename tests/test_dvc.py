@@ -45,7 +45,7 @@ DATA_LAYER = {
     "pipeline/numpy_loops.py",
     "pipeline/options.py",
     "pipeline/stages/common.py",
-    "pipeline/stages/prepare.py",
+    "pipeline/stages/prepare_stage.py",
     "pipeline/study/seeds.py",  # derive_seed: the split's own stream of the run's seed
 }
 # null: the stages must record the learning rate they use (0.1 for cross-entropy), not "None".
@@ -54,6 +54,13 @@ SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15}
 
 
 # ------------------------------------------------------------------ helpers
+def stage_module(stage: str) -> str:
+    """The module a stage runs: ``python -m MODULE``, its ``cmd`` in dvc.yaml."""
+    command = PIPELINE["stages"][stage]["cmd"].split()
+    assert command[:2] == ["python", "-m"], command
+    return command[2]
+
+
 def module_file(module: str) -> Path | None:
     base = ROOT.joinpath(*module.split("."))
     for candidate in (base / "__init__.py", base.with_suffix(".py")):
@@ -133,21 +140,21 @@ def trained(name: str, epochs: int = 2):
 def test_each_stage_declares_exactly_the_code_it_imports():
     for stage, spec in PIPELINE["stages"].items():
         declared = {dep for dep in spec["deps"] if dep.startswith("pipeline/")}
-        assert declared == imported_code(f"pipeline.stages.{stage}"), stage
+        assert declared == imported_code(stage_module(stage)), stage
 
 
 def test_prepare_depends_on_the_data_layer_only():
     from pipeline.settings import CONSTRAINTS
-    from pipeline.stages.prepare import SEED
+    from pipeline.stages.prepare_stage import SEED
 
-    deps = imported_code("pipeline.stages.prepare")
+    deps = imported_code("pipeline.stages.prepare_stage")
     assert {dep for dep in deps if not dep.startswith("pipeline/data/")} <= DATA_LAYER
     assert SEED == CONSTRAINTS["seed"] == CONSTRAINTS["split.seed"].inner  # one constraint
 
 
 def test_only_the_drawing_stages_depend_on_figure_code():
     for stage in STAGES:
-        deps = imported_code(f"pipeline.stages.{stage}")
+        deps = imported_code(stage_module(stage))
         drawing = {d for d in deps if d.startswith("pipeline/report/") or d.endswith("/painter.py")}
         assert bool(drawing) == (stage in DRAWING), (stage, drawing)
 

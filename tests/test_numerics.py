@@ -257,18 +257,19 @@ def test_the_shells_blas_threads_change_nothing(tmp_path):
 @pytest.mark.slow
 @x86_64_only
 def test_a_dvc_stage_runs_the_kernel_its_params_name(tmp_path):
-    """``python -m pipeline.stages.train`` as DVC runs it; native params restart it natively."""
+    """``python -m pipeline.stages.train_stage`` as DVC runs it; native params restart it
+    natively."""
     shutil.copy2(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["model"]["max_epochs"] = 2
     params["mlflow"]["tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = _env(OPENBLAS_NUM_THREADS="2")
-    _run(tmp_path, "-m", "pipeline.stages.prepare", env=env)
-    _run(tmp_path, "-m", "pipeline.stages.train", env=env)
+    _run(tmp_path, "-m", "pipeline.stages.prepare_stage", env=env)
+    _run(tmp_path, "-m", "pipeline.stages.train_stage", env=env)
     params["numerics"] = {"mode": "native", "blas_kernel": "native", "blas_threads": None}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    _run(tmp_path, "-m", "pipeline.stages.train", env=env)
+    _run(tmp_path, "-m", "pipeline.stages.train_stage", env=env)
     runs = _runs(tmp_path / "mlflow.db")
     pinned, native = runs.iloc[0], runs.iloc[1]
     assert (pinned["tags.dvc_stage"], native["tags.dvc_stage"]) == ("train", "train")

@@ -14,23 +14,7 @@ import tempfile
 
 from pipeline.bench.runs import wall
 from pipeline.bench.whole_run import store_uri, timed_child
-
-
-def final_metrics(tmp: str) -> dict[str, dict[str, float]]:
-    """Every run's final metrics in the store in ``tmp``, by run name, without timings and the
-    machine's load (which no two runs share)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(store_uri(tmp))
-    found = {}
-    for experiment in client.search_experiments():
-        for run in client.search_runs([experiment.experiment_id]):
-            found[run.info.run_name] = {
-                k: v
-                for k, v in run.data.metrics.items()
-                if "seconds" not in k and not k.startswith("system/")
-            }
-    return found
+from pipeline.tracking.query import final_metrics
 
 
 def arms_table(overrides: list[str]) -> tuple[list[str], dict]:
@@ -41,7 +25,7 @@ def arms_table(overrides: list[str]) -> tuple[list[str], dict]:
     for n in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             runs[n] = timed_child([*overrides, f"train.workers={n}"], tmp)
-            metrics[n] = final_metrics(tmp)
+            metrics[n] = final_metrics(store_uri(tmp))
     probe, control = runs[1]["sums"]["arm_loops"]
     one, two = wall(runs[1]), wall(runs[2])
     same = metrics[1] == metrics[2] and bool(metrics[1])

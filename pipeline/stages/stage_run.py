@@ -2,7 +2,7 @@
 
 Tagged ``dvc_stage`` (and ``dvc_exp`` under ``dvc exp run``), in the store ``python -m
 pipeline`` uses, it records what the study core returned as ``python -m pipeline`` does, but
-for the figures: those are drawn by the stage ``figures`` (``pipeline.stages.figures``), so
+for the figures: those are drawn by the stage ``figures`` (``pipeline.stages.figures_stage``), so
 that no stage that trains depends on a figure's code.
 """
 
@@ -81,7 +81,7 @@ def log_data(
     run_id: str, data: DataSummary, splits: Splits, y_train, probe: Mapping | None = None
 ) -> None:
     """Name the split a stage's run used as its MLflow datasets (source: ``SPLITS``)."""
-    from pipeline.tracking.datasets import log_split
+    from pipeline.tracking.dataset_record import log_split
 
     source = str(SPLITS.resolve())
     log_split(run_id, data.name, source, data.fingerprint, splits, y_train, probe)

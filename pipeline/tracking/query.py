@@ -98,3 +98,18 @@ def newest_run_tags(tracking_uri: str) -> dict[str, str]:
     ids = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1)
     return dict(runs[0].data.tags) if runs else {}
+
+
+def final_metrics(tracking_uri: str) -> dict[str, dict[str, float]]:
+    """Every run's final metrics in the store at ``tracking_uri``, by run name, without timings
+    (keys with ``seconds``) and the machine's load (``system/``), which no two runs share."""
+    client = mlflow.MlflowClient(tracking_uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return {
+        run.info.run_name: {
+            k: v
+            for k, v in run.data.metrics.items()
+            if "seconds" not in k and not k.startswith("system/")
+        }
+        for run in client.search_runs(ids, max_results=1000)
+    }

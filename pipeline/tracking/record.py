@@ -30,7 +30,7 @@ from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
 from pipeline.study.run import Arm, EpochCallback, Observers, StudyObserver, run_study
 from pipeline.tracking import painter, store
-from pipeline.tracking.datasets import dataset_source, log_split
+from pipeline.tracking.dataset_record import dataset_source, log_split
 
 
 def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
