@@ -1,9 +1,10 @@
-"""The progress bar: one tqdm bar per arm on stderr, as an observer of the study."""
+"""The progress bars on stderr: one per arm, as an observer of the study; one over a study's
+models (:func:`models_bar`)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pipeline.study.run import Arm, EpochCallback, StudyObserver
 
@@ -32,3 +33,14 @@ class ProgressBar(StudyObserver):
                 bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
 
             yield on_epoch
+
+
+@contextlib.contextmanager
+def models_bar(total: int, progress: str | bool = "auto") -> Iterator[Callable[..., None]]:
+    """A bar over a study's ``total`` models (``progress`` as for :class:`ProgressBar`); yields
+    the callback each trained model calls, whatever it is given."""
+    from tqdm.auto import tqdm
+
+    disable = {"auto": None, True: False, False: True}[progress]
+    with contextlib.closing(tqdm(total=total, desc="models", disable=disable, leave=False)) as bar:
+        yield lambda *_: bar.update(1)

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from pipeline.tracking import store
+
 # mlflow.data.context values, as the MLflow docs name a run's data.
 CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
 # Where each dataset comes from, when it is not a folder or file of its own.
@@ -182,3 +184,10 @@ def _source(source: str):
     if "/" in source:  # named as MLflow names a local file (resolving the bare path would warn)
         return get_dataset_source_from_json(json.dumps({"uri": source}), source_type="local")
     return CodeDatasetSource(tags={"loader": source})
+
+
+def log_data_summary(run_id: str, data) -> None:
+    """Tag ``run_id`` with what its data is (``data``, its fingerprint) and log each part's
+    size as a param (``data``: a ``DataSummary``)."""
+    store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
+    store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})

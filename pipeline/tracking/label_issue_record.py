@@ -21,7 +21,6 @@ held-out accuracy and epochs are its steps of ``issues_fold_held_out_accuracy``.
 
 from __future__ import annotations
 
-import contextlib
 import io
 
 import numpy as np
@@ -31,6 +30,7 @@ from pipeline.settings import RunSettings
 from pipeline.study.label_issues import RANKINGS, LabelIssueResult, run_label_issues
 from pipeline.study.results import DataSummary
 from pipeline.tracking import painter, store
+from pipeline.tracking.dataset_record import log_data_summary
 from pipeline.tracking.memorization_record import table_csv
 
 FOLDER = "label_issues"
@@ -86,18 +86,13 @@ def record_label_issues(run_id: str, result: LabelIssueResult, data: DataSummary
 
 def run_and_record_label_issues(run_id: str, settings: RunSettings) -> LabelIssueResult:
     """Run the label-issue study ``settings.label_issues`` asks for, recorded in ``run_id``."""
-    from tqdm.auto import tqdm
-
+    from pipeline.runtime.progress import models_bar
     from pipeline.runtime.workers import mapper
 
     issues = settings.label_issues
-    disable = {"auto": None, True: False, False: True}[settings.train.progress]
-    total = issues.folds * issues.repeats
-    bar = tqdm(total=total, desc="models", disable=disable, leave=False)
     models = mapper(settings.train.workers, settings.numerics)  # train.workers processes
-    with contextlib.closing(bar):
-        data, result = run_label_issues(settings, lambda k, n: bar.update(1), models)
-    store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
-    store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})
+    with models_bar(issues.folds * issues.repeats, settings.train.progress) as trained:
+        data, result = run_label_issues(settings, trained, models)
+    log_data_summary(run_id, data)
     record_label_issues(run_id, result, data)
     return result

@@ -13,7 +13,6 @@ costs little more than its models' training.
 
 from __future__ import annotations
 
-import contextlib
 import io
 from collections.abc import Mapping
 
@@ -23,6 +22,7 @@ from pipeline.settings import RunSettings
 from pipeline.study.memorization import MemorizationResult, run_memorization
 from pipeline.study.results import DataSummary
 from pipeline.tracking import painter, store
+from pipeline.tracking.dataset_record import log_data_summary
 
 FOLDER = "memorization"
 
@@ -62,16 +62,12 @@ def record_memorization(run_id: str, result: MemorizationResult, data: DataSumma
 
 def run_and_record(run_id: str, settings: RunSettings) -> MemorizationResult:
     """Run the memorization study ``settings.memorization`` asks for, recorded in ``run_id``."""
-    from tqdm.auto import tqdm
-
+    from pipeline.runtime.progress import models_bar
     from pipeline.runtime.workers import mapper
 
-    disable = {"auto": None, True: False, False: True}[settings.train.progress]
-    bar = tqdm(total=settings.memorization.n_models, desc="models", disable=disable, leave=False)
     models = mapper(settings.train.workers, settings.numerics)  # train.workers processes
-    with contextlib.closing(bar):
-        data, result = run_memorization(settings, lambda k, total: bar.update(1), models)
-    store.set_tags(run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
-    store.log_params(run_id, {k: str(n) for k, n in data.sizes.items()})
+    with models_bar(settings.memorization.n_models, settings.train.progress) as trained:
+        data, result = run_memorization(settings, trained, models)
+    log_data_summary(run_id, data)
     record_memorization(run_id, result, data)
     return result

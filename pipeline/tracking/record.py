@@ -30,7 +30,7 @@ from pipeline.settings import RunSettings
 from pipeline.study.results import ArmResult, DataSummary, StudyResult
 from pipeline.study.run import Arm, EpochCallback, Observers, StudyObserver, run_study
 from pipeline.tracking import painter, store
-from pipeline.tracking.dataset_record import dataset_source, log_split
+from pipeline.tracking.dataset_record import dataset_source, log_data_summary, log_split
 
 
 def record_arm(run_id: str, arm: ArmResult, data: DataSummary, *, title: str) -> None:
@@ -100,8 +100,7 @@ class MlflowRecorder(StudyObserver):
     def data_ready(self, data: DataSummary, splits: Splits) -> None:
         self.data, self.splits = data, splits
         self.tags |= {"data_fingerprint": data.fingerprint, "data": data.name}
-        store.set_tags(self.run_id, {"data_fingerprint": data.fingerprint, "data": data.name})
-        store.log_params(self.run_id, {k: str(n) for k, n in data.sizes.items()})
+        log_data_summary(self.run_id, data)
 
     @contextlib.contextmanager
     def arm(self, arm: Arm, max_epochs: int) -> Iterator[EpochCallback]:
