@@ -143,6 +143,23 @@ def test_each_stage_declares_exactly_the_code_it_imports():
         assert declared == imported_code(stage_module(stage)), stage
 
 
+def test_the_lock_holds_the_code_as_committed():
+    """dvc.lock's hash of every code dep is the file's: a stale lock fails here, in a second."""
+    import hashlib
+
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    stale = sorted(
+        {
+            dep["path"]
+            for stage in lock["stages"].values()
+            for dep in stage["deps"]
+            if dep["path"].startswith("pipeline/")
+            and hashlib.md5((ROOT / dep["path"]).read_bytes()).hexdigest() != dep["md5"]
+        }
+    )
+    assert stale == [], f"dvc.lock is stale for {stale}: run dvc repro and commit dvc.lock"
+
+
 def test_prepare_depends_on_the_data_layer_only():
     from pipeline.settings import CONSTRAINTS
     from pipeline.stages.prepare_stage import SEED
