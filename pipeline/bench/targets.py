@@ -99,22 +99,24 @@ def targets(m: Measured) -> list[str]:
 
 
 def _arms_row(row, m: Measured) -> None:
-    """Issue 26's flagship target: its arms at once hide most of the control's training."""
+    """Issue 26's flagship target: its arms at once hide most of the control's training (read
+    in the two-worker run: how long it waited for the control's worker)."""
     target = (
-        "flagship on 8,000 MNIST digits, `train.workers=2`: the arms at once save >= 80% of the "
-        "control's training, the same final metrics (table 11)"
+        "flagship on 8,000 MNIST digits, `train.workers=2`: the control's training >= 80% hidden "
+        "behind the probe's, the same final metrics (table 11)"
     )
     a = m.arms
     if a is None:
         row(target, "skipped (--no-arms, or no MNIST files)", None)
         return
-    saved = (a["one"] - a["two"]) / a["control"]
+    hidden = 1 - a["waited"] / a["control"]
     row(
         target,
-        f"{saved:.0%} ({a['one']:.1f} s -> {a['two']:.1f} s; the control trains "
-        f"{a['control']:.1f} s, the probe {a['probe']:.1f} s), "
+        f"{hidden:.0%} (waited {a['waited']:.1f} s for a control that trains "
+        f"{a['control']:.1f} s beside a {a['probe']:.1f} s probe; whole command "
+        f"{a['one']:.1f} s -> {a['two']:.1f} s), "
         + ("the same metrics" if a["same"] else "**different metrics**"),
-        saved >= 0.8 and a["same"],
+        hidden >= 0.8 and a["same"],
     )
 
 

@@ -89,10 +89,25 @@ def run_child(out: str, overrides: list[str]) -> None:
             stack.close()  # the last write happens here, after train_epochs has returned
             sums["flush"] += time.perf_counter() - start
 
+    # With train.workers >= 2 an arm trains in a worker (runtime.workers.Elsewhere): how long
+    # this process stood still waiting for it, the part of its training not hidden.
+    sums["waited"] = 0.0
+    from pipeline.runtime.workers import Elsewhere
+
+    result = Elsewhere.result
+
+    def timed_result(self):
+        start = time.perf_counter()
+        try:
+            return result(self)
+        finally:
+            sums["waited"] += time.perf_counter() - start
+
     # Both are looked up at call time: train_epochs by pipeline.study.run.fit_arm, and
     # store.epoch_metrics by pipeline.tracking.record.
     run_module.train_epochs = timed_train_epochs
     store.epoch_metrics = timed_epoch_metrics
+    Elsewhere.result = timed_result
 
     def write() -> None:
         stamps["end"] = time.time()
