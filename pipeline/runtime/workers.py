@@ -123,11 +123,12 @@ def parallel_map(
     finished = False
     try:
         futures = [pool.submit(_call, item) for item in items]
+        started = _started(pool)
         for future in futures:
             try:
                 yield future.result()
             except BrokenProcessPool:
-                raise WorkerDied(_died(pool, workers)) from None
+                raise WorkerDied(_died(started, workers)) from None
         finished = True
     finally:
         if finished:
@@ -153,13 +154,14 @@ class Elsewhere:
             1, mp_context=context, initializer=_worker_start, initargs=(fn, numerics, os.getpid())
         )
         self._future = self._pool.submit(_call, item)
+        self._started = _started(self._pool)
         self._taken = False
 
     def result(self) -> Any:
         try:
             found = self._future.result()
         except BrokenProcessPool:
-            raise WorkerDied(_died(self._pool, 2)) from None
+            raise WorkerDied(_died(self._started, 2)) from None
         self._taken = True
         return found
 
@@ -182,9 +184,17 @@ def elsewhere(workers: int | None, numerics: Any = None) -> Callable[..., Elsewh
     return functools.partial(Elsewhere, numerics=numerics)
 
 
-def _died(pool: ProcessPoolExecutor, workers: int) -> str:
+def _started(pool: ProcessPoolExecutor) -> list:
+    """The pool's worker processes (CPython's own; started by the first ``submit``), kept by
+    the caller: a broken pool's manager thread forgets them."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _died(processes: list, workers: int) -> str:
     """The one line for a worker that died, with the signal that killed it where known."""
-    codes = [p.exitcode for p in list((getattr(pool, "_processes", None) or {}).values())]
+    for process in processes:  # a dead worker may not be reaped yet: its exit code, then
+        process.join(timeout=1)
+    codes = [p.exitcode for p in processes]
     names = sorted({signal.Signals(-c).name for c in codes if c is not None and -c in _SIGNALS})
     how = f" ({', '.join(names)})" if names else ""
     return (
