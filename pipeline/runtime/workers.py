@@ -208,7 +208,7 @@ _SIGNALS = {s.value for s in signal.Signals}
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Stop the workers now: queued items are dropped and running ones are not waited for."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # CPython's own
+    processes = _started(pool)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
