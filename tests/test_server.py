@@ -158,6 +158,25 @@ def test_basic_auth_refuses_anonymous_and_accepts_a_created_user_with_s3_artifac
             assert any(key.endswith("config.yaml") for key in keys)
 
 
+@pytest.mark.slow  # imports mlflow.server: 3 s
+def test_the_auth_app_checks_a_password_once_a_minute_not_once_a_request(tmp_path, monkeypatch):
+    """MLflow reads the auth config ``make server --auth`` writes with its credential cache on:
+    without it each of a run's hundreds of requests checks the scrypt hash again (half of a
+    tiny run's CPU on the server)."""
+    import argparse
+
+    from mlflow.server.auth.config import read_auth_config
+
+    from pipeline.tracking.server import AUTH_CACHE_SECONDS, _mlflow_env
+
+    args = argparse.Namespace(auth=True, admin="admin")
+    env = _mlflow_env(args, tmp_path, db_port=5433, password="pw")
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", env["MLFLOW_AUTH_CONFIG_PATH"])
+    config = read_auth_config()
+    assert config.auth_cache_ttl_seconds == AUTH_CACHE_SECONDS > 0
+    assert config.database_uri.endswith(":5433/mlflow_auth") and config.admin_username == "admin"
+
+
 def _post(url: str, path: str, body: dict, auth: tuple[str, str]) -> None:
     import base64
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 DB_USER = "memlab"
 DB_NAME = "mlflow"
+AUTH_CACHE_SECONDS = 60  # how long a worker trusts a checked password
 
 
 def ui_hint(uri: str, page: str | None = None) -> str:
@@ -209,6 +210,10 @@ def _mlflow_env(args: argparse.Namespace, home: Path, db_port: int, password: st
             "[mlflow]\ndefault_permission = READ\n"
             f"database_uri = {db}/{DB_NAME}_auth\nadmin_username = {args.admin}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            # Without this every request checks the password hash anew (scrypt, tens of ms of
+            # CPU by design), and a run makes hundreds of requests. A password changed through
+            # one worker reaches the others within AUTH_CACHE_SECONDS.
+            f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n"
         )
         ini.chmod(0o600)
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(ini)
