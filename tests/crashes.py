@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from helpers import clean_env, store_uri
+from helpers import clean_env, processes_marked, store_uri
 from records import differences, snapshot
 
 # The flagship, small: two arms of 6 epochs, a checkpoint every 2, every figure and the model.
@@ -58,19 +58,6 @@ def job(
 def finished(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
     _, stderr = process.communicate(timeout=timeout)
     return process.returncode, stderr
-
-
-def processes_marked(marker: str) -> list[int]:
-    """The processes (the job's, its figure workers', ...) whose environment holds ``marker``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if f"MEMLAB_TEST_MARKER={marker}".encode() in (proc / "environ").read_bytes():
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
 
 
 def seeded(workdir: Path, empty_store: Path, point: str = "") -> Path:

@@ -83,6 +83,19 @@ def runs_with_epochs(db: Path, metric: str = "train_loss") -> dict[str, int]:
     return dict(rows)
 
 
+def processes_marked(marker: str) -> list[int]:
+    """The processes (the job's, its figure workers', ...) whose environment holds ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if f"MEMLAB_TEST_MARKER={marker}".encode() in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     """Serves a folder without logging every request on stderr."""
 

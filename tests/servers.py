@@ -11,11 +11,12 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, clean_env
+from helpers import ROOT, clean_env, processes_marked
 
 from pipeline.tracking.server import free_port
 
@@ -42,10 +43,16 @@ def server_folder() -> Iterator[Path]:
 
 @contextlib.contextmanager
 def tracking_server(folder: Path, *args: str, env: dict | None = None) -> Iterator[str]:
-    """``python -m pipeline.tracking.server`` in the foreground, as ``make server`` runs it."""
+    """``python -m pipeline.tracking.server`` as ``make server`` runs it, but from a background
+    (SIGINT ignored); on leaving, stopped with SIGTERM and checked to leave nothing running."""
     port = free_port()
     log = folder / "server.out"
+    marker = uuid.uuid4().hex  # in the environment of the server and of all it starts
+    # Started as from a script's background (`make server &`): SIGINT ignored, inherited.
     command = [
+        "sh",
+        "-c",
+        'trap "" INT; exec "$0" "$@"',
         sys.executable,
         "-m",
         "pipeline.tracking.server",
@@ -57,7 +64,7 @@ def tracking_server(folder: Path, *args: str, env: dict | None = None) -> Iterat
         server = subprocess.Popen(
             [*command, "--port", str(port), *args],
             cwd=ROOT,
-            env=env or clean_env("AWS_"),
+            env={**(env or clean_env("AWS_")), "MEMLAB_TEST_MARKER": marker},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -69,12 +76,19 @@ def tracking_server(folder: Path, *args: str, env: dict | None = None) -> Iterat
             time.sleep(0.3)
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.send_signal(signal.SIGINT)  # what Ctrl-C does: it stops what it started
+        # SIGTERM stops it as Ctrl-C does (the same handler), and unlike SIGINT it is not
+        # ignored when pytest itself was started in the background.
+        server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+            pytest.fail("make server did not stop within 60 s of SIGTERM")
+        deadline = time.monotonic() + 10
+        while (left := processes_marked(marker)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"make server left processes running: {left}"
 
 
 @contextlib.contextmanager

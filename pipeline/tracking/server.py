@@ -170,7 +170,7 @@ def serve(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         print("stopping the MLflow server and PostgreSQL", file=sys.stderr)
     finally:
-        _stop(reversed(started))
+        _stop(started)
 
 
 def _create_db(db_port: int, password: str) -> bool:
@@ -222,15 +222,19 @@ def _mlflow_env(args: argparse.Namespace, home: Path, db_port: int, password: st
     return env
 
 
-def _stop(processes) -> None:
-    """Stop each process group (the MLflow server and its workers, then PostgreSQL)."""
+def _stop(started: list[subprocess.Popen]) -> None:
+    """Stop each process group that ``serve`` started: the MLflow server and its workers, then
+    PostgreSQL."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown
-    for process in processes:
+    # MLflow's workers get SIGTERM: a server started in the background ignores SIGINT, and so
+    # would they. PostgreSQL gets SIGINT, its fast shutdown, whatever it inherited.
+    ways = [signal.SIGINT, signal.SIGTERM]  # in the order started
+    for process, how in reversed(list(zip(started, ways, strict=False))):
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGINT)  # PostgreSQL: fast shutdown
+                os.killpg(process.pid, how)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
