@@ -170,15 +170,17 @@ FIGURES = {
 @pytest.mark.slow
 def test_every_run_of_a_sweep_and_of_its_arms_holds_every_figure(workdir):
     """Jobs leave their figures to the sweep, arms to their study: all there at the end."""
-    from helpers import run_cli, search
+    from helpers import clean_env, run_module, search
 
-    done = run_cli(
+    done = run_module(
+        "pipeline",
         workdir,
         "-m",
         "+experiment=shuffled_labels",
         "seed=0,1",
         "model.max_epochs=2",
         "model.hidden_layer_sizes=[16]",
+        env=clean_env(figure_workers=None),  # memlab's own figure workers
     )
     assert done.returncode == 0, done.stderr
     runs = search(workdir)
