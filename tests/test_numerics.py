@@ -203,55 +203,53 @@ def test_numpy_loaded_before_pipeline_with_another_kernel_is_a_clear_error(tmp_p
 # ------------------------------------------------------------------ real runs (slow)
 @pytest.mark.slow
 @x86_64_only
-def test_basic_and_joblib_launchers_give_the_same_bits(tmp_path):
+def test_basic_and_joblib_launchers_and_the_shells_blas_threads_give_the_same_bits(tmp_path):
+    """The basic launcher in a shell that asks OpenBLAS for two threads, and joblib's worker
+    processes in one that asks nothing: one pinned thread each, the same bits."""
     sweep = ["-m", "seed=0,1", *WIDE]
     stores = {}
     for launcher in ("basic", "joblib"):
         store = tmp_path / f"{launcher}.db"
         extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
         args = [f"mlflow.tracking_uri=sqlite:///{store}", f"hydra.sweep.dir={tmp_path / launcher}"]
-        _run(tmp_path, "-m", "pipeline", *sweep, *extra, *args)
+        shell = _env(OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2") if launcher == "basic" else None
+        _run(tmp_path, "-m", "pipeline", *sweep, *extra, *args, env=shell)
         stores[launcher] = _runs(store)
     basic, joblib = stores["basic"], stores["joblib"]
     assert len(basic) == len(joblib) == 2
     assert _metrics(basic) == _metrics(joblib)  # exact float equality
-    # the joblib jobs ran in worker processes, each with the pinned kernel and one thread
-    assert set(joblib["tags.numerics.blas_kernel"]) == {"Haswell"}
-    assert set(joblib["tags.numerics.blas_threads"]) == {"1"}
+    for runs in (basic, joblib):  # joblib's in worker processes: pinned there too
+        assert set(runs["tags.numerics.blas_kernel"]) == {"Haswell"}
+        assert set(runs["tags.numerics.blas_threads"]) == {"1"}
 
 
 @pytest.mark.slow
-def test_native_jobs_share_the_cores_between_the_jobs_running_at_once(tmp_path):
-    """numerics=native leaves the thread count to memlab: all cores for one job at a time,
-    cores / n_jobs for each of joblib's parallel jobs (not each job all of them)."""
+def test_native_uses_the_machines_kernel_and_shares_the_cores_between_jobs_at_once(tmp_path):
+    """numerics=native: the machine's own kernel, said on the terminal and in the run, and the
+    thread count left to memlab: all cores for one job at a time, cores / n_jobs for each of
+    joblib's parallel jobs (not each job all of them)."""
     import os
 
     cores = len(os.sched_getaffinity(0))
     threads = {}
-    for launcher, extra in (
-        ("basic", []),
-        ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
+    for launcher, seeds, extra in (
+        ("basic", "seed=0", []),
+        ("joblib", "seed=0,1", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
     ):
         store = tmp_path / f"{launcher}.db"
         args = [f"mlflow.tracking_uri=sqlite:///{store}", f"hydra.sweep.dir={tmp_path / launcher}"]
-        _run(tmp_path, "-m", "pipeline", "-m", "seed=0,1", "numerics=native", *WIDE, *extra, *args)
-        threads[launcher] = set(_runs(store)["tags.numerics.blas_threads"])
-    assert threads == {"basic": {str(cores)}, "joblib": {str(max(1, cores // 2))}}
-
-
-@pytest.mark.slow
-@x86_64_only
-def test_the_shells_blas_threads_change_nothing(tmp_path):
-    results = {}
-    for threads in ("1", "2"):
-        store = tmp_path / f"t{threads}.db"
-        env = _env(OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
-        _run(tmp_path, "-m", "pipeline", *WIDE, f"mlflow.tracking_uri=sqlite:///{store}", env=env)
+        sweep = ["-m", seeds, "numerics=native", *WIDE, *extra, *args]
+        done = _run(tmp_path, "-m", "pipeline", *sweep)
         runs = _runs(store)
-        assert list(runs["tags.numerics.blas_threads"]) == ["1"]
-        assert list(runs["tags.numerics.blas_kernel"]) == ["Haswell"]
-        results[threads] = _metrics(runs)
-    assert results["1"] == results["2"]
+        threads[launcher] = set(runs["tags.numerics.blas_threads"])
+        if launcher == "basic":  # the job ran in this process: its terminal
+            assert "numerics=native: these numbers are specific to this machine" in done.stderr
+        assert set(runs["tags.numerics.mode"]) == {"native"}
+        assert set(runs["tags.numerics.reproducible"]) == {"false"}
+        assert all("machine-specific" in text for text in runs["tags.numerics.comparable"])
+        if X86_64:
+            assert set(runs["tags.numerics.blas_kernel"]) == {_native_kernel()}
+    assert threads == {"basic": {str(cores)}, "joblib": {str(max(1, cores // 2))}}
 
 
 @pytest.mark.slow
@@ -278,23 +276,3 @@ def test_a_dvc_stage_runs_the_kernel_its_params_name(tmp_path):
     assert pinned["tags.numerics.reproducible"] == "true"
     assert native["tags.numerics.blas_kernel"] == _native_kernel()
     assert native["tags.numerics.reproducible"] == "false"
-
-
-@pytest.mark.slow
-@x86_64_only
-def test_native_uses_the_machines_own_kernel_and_says_so(tmp_path):
-    store = tmp_path / "mlflow.db"
-    done = _run(
-        tmp_path,
-        "-m",
-        "pipeline",
-        "numerics=native",
-        *WIDE,
-        f"mlflow.tracking_uri=sqlite:///{store}",
-    )
-    assert "numerics=native: these numbers are specific to this machine" in done.stderr
-    run = _runs(store).iloc[0]
-    assert run["tags.numerics.blas_kernel"] == _native_kernel()
-    assert run["tags.numerics.mode"] == "native"
-    assert run["tags.numerics.reproducible"] == "false"
-    assert "machine-specific" in run["tags.numerics.comparable"]
