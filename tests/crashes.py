@@ -22,19 +22,20 @@ JOB = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[16]", "model.ma
 
 # (point, the how-manyth time it is reached): one place of each phase of a job. Training and
 # checkpoints first (tests/test_crash_training.py), then the record (test_crash_recording.py).
+# Each case is two whole jobs: a point that leaves the record as another does goes (epoch@2
+# as epochs-flushed@1: epochs in the store, no checkpoint; model-logged@1 as figure-logged@5:
+# the model in, figures missing); the random moment below tries any other.
 TRAINING = [
     ("store-half-made", 1),  # a new store's tables made, not yet in place
     ("run-created", 1),  # the study's run exists, nothing in it yet
     ("run-created", 2),  # the probe arm's run exists, nothing in it yet
     ("epochs-flushed", 1),  # the first epoch written, no checkpoint yet
-    ("epoch", 2),  # epoch 2 measured and held for the store, its checkpoint not yet saved
     ("checkpoint-arrays-written", 1),  # between a checkpoint's arrays and its json
     ("checkpoint-saved", 2),  # the checkpoint at epoch 4 saved, the store still at epoch 1
 ]
 RECORDING = [
     ("arm-metrics-logged", 1),  # the probe's final metrics stored, its model not yet
     ("model-files-logged", 1),  # the probe's model uploaded, not yet marked READY
-    ("model-logged", 1),  # the probe's model logged, its figures still being drawn
     ("run-created", 3),  # the control arm's run exists, the probe's figures not yet logged
     ("arm-recorded", 2),  # both arms recorded, no comparison on the study's run yet
     ("comparison-logged", 1),  # the comparison stored, the figures not yet all logged
