@@ -89,6 +89,9 @@ def tracking_server(folder: Path, *args: str, env: dict | None = None) -> Iterat
         while (left := processes_marked(marker)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not left, f"make server left processes running: {left}"
+        # uvicorn's last words when SIGTERM stops it; a worker killed outright says nothing
+        log = (folder / "mlflow.log").read_text()
+        assert "Finished server process" in log, f"MLflow's server was not shut down: {log[-500:]}"
 
 
 @contextlib.contextmanager

@@ -228,8 +228,8 @@ def _stop(started: list[subprocess.Popen]) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown
-    # MLflow's workers get SIGTERM: a server started in the background ignores SIGINT, and so
-    # would they. PostgreSQL gets SIGINT, its fast shutdown, whatever it inherited.
+    # MLflow's server gets SIGTERM: its workers shut down as on Ctrl-C, without the traceback
+    # SIGINT leaves in its log. PostgreSQL gets SIGINT, its fast shutdown.
     ways = [signal.SIGINT, signal.SIGTERM]  # in the order started
     for process, how in reversed(list(zip(started, ways, strict=False))):
         if process.poll() is None:
