@@ -118,15 +118,16 @@ def main(cfg: DictConfig) -> None:
     parent = sweep_parent_id()
     try:
         from pipeline import numerics
-        from pipeline.runtime import figure_pool
+        from pipeline.runtime import figure_pool, workers
         from pipeline.settings import RunSettings
 
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = RunSettings.from_config(config)
         cores = _cores_per_job()
-        if settings.train.workers is None:  # train.workers=auto: this job's share of the cores
-            settings = replace(settings, train=replace(settings.train, workers=cores))
-            config["train"]["workers"] = cores  # the param records the count used
+        if settings.train.workers is None:  # auto: MEMLAB_TRAIN_WORKERS, else the job's cores
+            used = workers.count(None, cores)
+            settings = replace(settings, train=replace(settings.train, workers=used))
+            config["train"]["workers"] = used  # the param records the count used
         from pipeline.runtime.checkpoints import Checkpointer, Checkpoints
         from pipeline.runtime.progress import ProgressBar
         from pipeline.tracking import metadata, store

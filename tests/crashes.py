@@ -48,7 +48,8 @@ def job(
     workdir: Path, *extra: str, kill_at: str | None = None, marker: str = ""
 ) -> subprocess.Popen:
     """``python -m pipeline JOB`` in ``workdir`` (its own store), folder ``workdir/job``."""
-    env = clean_env("MEMLAB_KILL", figure_workers=None, MEMLAB_TEST_MARKER=marker)  # workers too
+    env = clean_env("MEMLAB_KILL", figure_workers=None, train_workers=None,  # workers too
+                    MEMLAB_TEST_MARKER=marker)  # fmt: skip
     if kill_at:
         env["MEMLAB_KILL_AT"] = kill_at
     command = [sys.executable, "-m", "pipeline", *JOB, f"hydra.run.dir={workdir / 'job'}", *extra]

@@ -23,26 +23,36 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 # bound by its CPU. The tests of the workers themselves (the crash tests, test_painter) keep
 # them: ``clean_env(figure_workers=None)``.
 FIGURE_WORKERS = "0"
+# For the same reason a two-arm run in a test trains its arms one after another unless it says
+# otherwise (``train.workers=auto`` as 1): a worker that trains the control arm imports
+# scikit-learn and the study core first, 3.4 of the 24 CPU-s of a small flagship run, and on
+# two busy cores saves it no time. The tests of training at once keep the default
+# (``clean_env(train_workers=None)``: the crash tests) or ask for it (``train.workers=2``:
+# test_parallel_arms, the bench); the bits are the same either way (test_parallel_arms).
+TRAIN_WORKERS = "1"
 
 
 def clean_env(
     *drop_prefixes: str,
     pythonpath: Path | str | None = ROOT,
     figure_workers: str | None = FIGURE_WORKERS,
+    train_workers: str | None = TRAIN_WORKERS,
     **extra: str,
 ) -> dict[str, str]:
     """This process's environment for a subprocess: without MLflow settings (``MLFLOW_*``) or
     any variable starting with one of ``drop_prefixes``, with PYTHONPATH = ``pythonpath`` (this
     checkout, by default; None keeps this process's PYTHONPATH, if it has one), with
-    ``MEMLAB_FIGURE_WORKERS`` = ``figure_workers`` (None: memlab's own default, the workers),
-    plus ``extra``.
+    ``MEMLAB_FIGURE_WORKERS`` = ``figure_workers`` and ``MEMLAB_TRAIN_WORKERS`` =
+    ``train_workers`` (None: memlab's own default for each, the job's cores), plus ``extra``.
     """
-    drop = ("MLFLOW_", "MEMLAB_FIGURE_WORKERS", *drop_prefixes)
+    drop = ("MLFLOW_", "MEMLAB_FIGURE_WORKERS", "MEMLAB_TRAIN_WORKERS", *drop_prefixes)
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     if figure_workers is not None:
         env["MEMLAB_FIGURE_WORKERS"] = figure_workers
+    if train_workers is not None:
+        env["MEMLAB_TRAIN_WORKERS"] = train_workers
     env.update(extra)
     return env
 

@@ -63,6 +63,16 @@ def test_an_error_in_a_worker_comes_back_as_itself():
         list(workers.parallel_map(refuse, range(3), workers=2))
 
 
-def test_one_worker_or_none_is_the_builtin_map():
+def test_one_worker_or_none_is_the_builtin_map(monkeypatch):
+    monkeypatch.delenv("MEMLAB_TRAIN_WORKERS", raising=False)
     assert workers.mapper(1) is map and workers.mapper(0) is map
     assert workers.count(None, cores=3) == 3 and workers.count(2, cores=3) == 2
+
+
+def test_auto_is_memlab_train_workers_where_it_is_set_and_a_bad_one_is_one_line(monkeypatch):
+    monkeypatch.setenv("MEMLAB_TRAIN_WORKERS", "1")
+    assert workers.count(None, cores=3) == 1 and workers.count(2, cores=3) == 2
+    assert workers.elsewhere(None) is None and workers.mapper(None) is map
+    monkeypatch.setenv("MEMLAB_TRAIN_WORKERS", "two")
+    with pytest.raises(ConfigError, match="MEMLAB_TRAIN_WORKERS must be a whole number >= 0"):
+        workers.count(None)

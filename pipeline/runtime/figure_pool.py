@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from pipeline.runtime.workers import PRELOAD as TRAINING_MODULES
+from pipeline.runtime.workers import from_environment
 
 BUILDERS = ("pipeline.report.figures", "pipeline.report.example_figures")
 MAX_WORKERS = 4
@@ -44,15 +45,9 @@ def workers() -> int:
     """How many worker processes draw: ``MEMLAB_FIGURE_WORKERS``; else 0 (draw in the run's
     process) for a program started as a script; else what :func:`start` was given; else this
     process's cores, at most 4."""
-    configured = os.environ.get("MEMLAB_FIGURE_WORKERS")
+    configured = from_environment("MEMLAB_FIGURE_WORKERS")
     if configured is not None:
-        if not configured.strip().isdigit():
-            from pipeline.errors import ConfigError
-
-            raise ConfigError(
-                f"MEMLAB_FIGURE_WORKERS must be a whole number >= 0, not {configured!r}"
-            )
-        return int(configured)
+        return configured
     main = sys.modules.get("__main__")
     if getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None:
         return 0  # a script: a worker would run it again

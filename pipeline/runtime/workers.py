@@ -51,11 +51,28 @@ class WorkerDied(MemlabError):
 
 
 def count(wanted: int | None, cores: int | None = None) -> int:
-    """How many workers ``train.workers`` asks for: ``wanted``; None (auto) is ``cores``, this
-    job's share of the machine (default: every core this process may run on)."""
+    """How many workers ``train.workers`` asks for: ``wanted``; None (auto) is
+    ``MEMLAB_TRAIN_WORKERS`` where it is set, else ``cores``, this job's share of the machine
+    (default: every core this process may run on)."""
     if wanted is not None:
         return wanted
+    configured = from_environment("MEMLAB_TRAIN_WORKERS")
+    if configured is not None:
+        return configured
     return cores if cores is not None else len(os.sched_getaffinity(0))
+
+
+def from_environment(name: str) -> int | None:
+    """The whole number >= 0 in the environment variable ``name`` (None where it is unset);
+    anything else is a one-line ``ConfigError``."""
+    configured = os.environ.get(name)
+    if configured is None:
+        return None
+    if not configured.strip().isdigit():
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"{name} must be a whole number >= 0, not {configured!r}")
+    return int(configured)
 
 
 def mapper(workers: int | None, numerics: Any = None) -> Mapper:
