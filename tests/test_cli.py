@@ -8,7 +8,8 @@ import pytest
 import yaml
 from helpers import ROOT, clean_env, run_cli, runs_with_epochs, search, store_uri
 
-FAST = ["model.max_epochs=3", "train.progress=false"]
+# No per-example record (five of an arm's eight figures) unless a test asks for it.
+FAST = ["model.max_epochs=3", "train.progress=false", "train.record_examples=false"]
 SLOW = pytest.mark.slow
 
 

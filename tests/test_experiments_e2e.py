@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from helpers import run_cli, search, store_uri
 
-SMALL = ["model.hidden_layer_sizes=[32]", "train.progress=false"]
+# No per-example record (tests/test_examples.py and the crash tests keep it): five of an arm's
+# eight figures.
+SMALL = ["model.hidden_layer_sizes=[32]", "train.progress=false", "train.record_examples=false"]
 
 
 @pytest.mark.slow

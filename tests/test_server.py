@@ -21,7 +21,9 @@ import pytest
 from helpers import clean_env, run_module
 from servers import Proxy, need_postgres, s3_stand_in, server_folder, tracking_server
 
-TINY = ["model.max_epochs=3", "model.hidden_layer_sizes=[16]", "train.progress=false"]
+# No per-example record: these tests are about the server, and it is five of an arm's eight figures.
+TINY = ["model.max_epochs=3", "model.hidden_layer_sizes=[16]", "train.progress=false",
+        "train.record_examples=false"]  # fmt: skip
 
 
 def cli(workdir: Path, *args: str, env: dict | None = None, timeout: float = 300):

@@ -23,7 +23,9 @@ from helpers import clean_env, run_cli
 
 from pipeline.tracking import store_faults
 
-TINY = ["model.max_epochs=2", "model.hidden_layer_sizes=[8]", "train.progress=false"]
+# No per-example record: these tests are about the store, and it is five of an arm's eight figures.
+TINY = ["model.max_epochs=2", "model.hidden_layer_sizes=[8]", "train.progress=false",
+        "train.record_examples=false"]  # fmt: skip
 # ``python -m pipeline`` with every ``time.sleep`` written down (seconds, calling file) in the
 # file $MEMLAB_TEST_SLEEPS: a fault told at once is one no library waited and tried again over
 # (MLflow's database layer sleeps 0.1, 0.3, 0.7, ... s, up to 100 s in all; its HTTP client
