@@ -45,10 +45,14 @@ RECORDING = [
 
 
 def job(
-    workdir: Path, *extra: str, kill_at: str | None = None, marker: str = ""
+    workdir: Path, *extra: str, kill_at: str | None = None, marker: str = "", drawn: str = "workers"
 ) -> subprocess.Popen:
-    """``python -m pipeline JOB`` in ``workdir`` (its own store), folder ``workdir/job``."""
-    env = clean_env("MEMLAB_KILL", figure_workers=None, train_workers=None,  # workers too
+    """``python -m pipeline JOB`` in ``workdir`` (its own store), folder ``workdir/job``; its
+    figures ``drawn`` by memlab's figure ``"workers"``, or ``"here"`` in the run's process (the
+    training points: a kill there finds no figure to draw, and the workers cost each job their
+    fork server's imports and warm-up)."""
+    figure_workers = None if drawn == "workers" else "0"
+    env = clean_env("MEMLAB_KILL", figure_workers=figure_workers, train_workers=None,
                     MEMLAB_TEST_MARKER=marker)  # fmt: skip
     if kill_at:
         env["MEMLAB_KILL_AT"] = kill_at
@@ -71,26 +75,26 @@ def seeded(workdir: Path, empty_store: Path, point: str = "") -> Path:
     return workdir
 
 
-def reference_record(tmp_path_factory, empty_store: Path) -> tuple[dict, float]:
+def reference_record(tmp_path_factory, empty_store: Path, drawn: str) -> tuple[dict, float]:
     """The record of the job never stopped, and how long it took (each file's module fixture)."""
     workdir = seeded(tmp_path_factory.mktemp("whole"), empty_store)
     start = time.monotonic()
-    code, stderr = finished(job(workdir))
+    code, stderr = finished(job(workdir, drawn=drawn))
     assert code == 0, stderr
     return snapshot(store_uri(workdir)), time.monotonic() - start
 
 
-def resumes_to(whole: dict, workdir: Path, point: str) -> list[str]:
+def resumes_to(whole: dict, workdir: Path, point: str, drawn: str) -> list[str]:
     """What the record of the job killed at ``point`` and run again lacks or has twice,
     against the record ``whole`` of the job never stopped."""
-    problems = killed_then_resumed(workdir, point)
+    problems = killed_then_resumed(workdir, point, drawn)
     return problems or [f"{point}: {d}" for d in differences(snapshot(store_uri(workdir)), whole)]
 
 
-def killed_then_resumed(workdir: Path, point: str) -> list[str]:
+def killed_then_resumed(workdir: Path, point: str, drawn: str) -> list[str]:
     """Kill the job at ``point``, run it again; what its record then lacks or has twice."""
     marker = uuid.uuid4().hex
-    code, stderr = finished(job(workdir, kill_at=point, marker=marker))
+    code, stderr = finished(job(workdir, kill_at=point, marker=marker, drawn=drawn))
     problems = (
         [] if code == -signal.SIGKILL else [f"{point}: not killed there ({code}): {stderr[-500:]}"]
     )
@@ -99,7 +103,7 @@ def killed_then_resumed(workdir: Path, point: str) -> list[str]:
         time.sleep(0.1)
     if left := processes_marked(marker):
         problems.append(f"{point}: processes left 5 s after the kill: {left}")
-    code, stderr = finished(job(workdir))
+    code, stderr = finished(job(workdir, drawn=drawn))
     if code != 0:
         problems.append(f"{point}: the job run again failed: {stderr[-1000:]}")
     if left := [p.name for p in workdir.rglob("*") if ".tmp" in p.name or "creating" in p.name]:

@@ -280,7 +280,8 @@ def test_the_arms_table_times_both_counts_and_compares_every_final_metric():
     from pipeline.bench.parallel_arms import arms_table
 
     job = ["+experiment=shuffled_labels", "model.hidden_layer_sizes=[16]", "model.max_epochs=4",
-           "train.stop_at_fit=false", "train.progress=false"]  # fmt: skip
+           "train.stop_at_fit=false", "train.progress=false",
+           "train.record_examples=false"]  # fmt: skip
     rows, measured = arms_table(job)
     assert measured["same"] is True and min(measured["probe"], measured["control"]) > 0
     assert 0 <= measured["waited"] < measured["probe"] + measured["control"]  # timed, in run 2

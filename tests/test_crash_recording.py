@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, empty_store):
-    return reference_record(tmp_path_factory, empty_store)
+    return reference_record(tmp_path_factory, empty_store, drawn="workers")
 
 
 @pytest.mark.parametrize("place", RECORDING, ids=[f"{p}@{n}" for p, n in RECORDING])
@@ -21,5 +21,5 @@ def test_a_job_killed_while_it_records_resumes_to_the_record_of_one_never_stoppe
     reference, tmp_path, empty_store, place
 ):
     point = f"{place[0]}@{place[1]}"
-    problems = resumes_to(reference[0], seeded(tmp_path, empty_store, point), point)
+    problems = resumes_to(reference[0], seeded(tmp_path, empty_store, point), point, "workers")
     assert not problems, "\n".join(problems)
