@@ -23,8 +23,11 @@ pipeline.numerics.apply(None)
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """An empty working directory; runs land in its own ``mlflow.db``."""
+def workdir(tmp_path: Path, empty_store: Path) -> Path:
+    """A working directory whose runs land in its own ``mlflow.db``: a copy of ``empty_store``
+    (MLflow's migrations cost each first run about two CPU-seconds). A test of what happens
+    before any store exists, or of making one, works in ``tmp_path``."""
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
     return tmp_path
 
 

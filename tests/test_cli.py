@@ -102,12 +102,12 @@ def test_same_seed_same_numbers_different_seed_different(finished_run, tmp_path)
         ),
     ],
 )
-def test_bad_input_is_one_line_and_nonzero(workdir, override, words):
-    result = run_cli(workdir, override)
+def test_bad_input_is_one_line_and_nonzero(tmp_path, override, words):
+    result = run_cli(tmp_path, override)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], result.stderr
-    assert not (workdir / "mlflow.db").exists()  # refused before any run was started
+    assert not (tmp_path / "mlflow.db").exists()  # refused before any run was started
 
 
 @pytest.mark.parametrize(

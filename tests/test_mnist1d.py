@@ -143,7 +143,7 @@ def test_cli_runs_offline_and_logs_curves(workdir):
 
     result = run_cli(
         workdir, "data=mnist1d", "data.num_samples=300", "model.max_epochs=2",
-        "train.progress=false", "seed=5",
+        "train.progress=false", "train.record_examples=false", "seed=5",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     run = search(workdir).iloc[0]

@@ -75,13 +75,13 @@ def test_legitimate_command_lines_pass(argv):
         (["-m", "+experiment=label_noise_sweep", "model.learnin_rate=0.1"], "model.learning_rate"),
     ],
 )
-def test_the_cli_says_it_in_one_line_and_exits_1(workdir, args, suggestion):
-    done = run_cli(workdir, *args)
+def test_the_cli_says_it_in_one_line_and_exits_1(tmp_path, args, suggestion):
+    done = run_cli(tmp_path, *args)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ") and suggestion in lines[0]
-    assert not (workdir / "mlflow.db").exists()  # caught before anything was recorded
+    assert not (tmp_path / "mlflow.db").exists()  # caught before anything was recorded
 
 
 @pytest.mark.slow
