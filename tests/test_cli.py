@@ -206,7 +206,7 @@ def test_learning_rate_default_suits_the_cost():
 @pytest.mark.slow
 def test_relu_cross_entropy_network_generalizes_with_default_learning_rate(workdir):
     args = ["model.hidden_layer_sizes=[64]", "model.activation=relu", "model.loss=cross_entropy"]
-    result = run_cli(workdir, *args, "train.progress=false")
+    result = run_cli(workdir, *args, "train.progress=false", "train.record_examples=false")
     assert result.returncode == 0, result.stderr
     run = search(workdir).iloc[0]
     assert run["params.model.learning_rate"] == "0.1"  # the value used, not "null"
@@ -217,7 +217,7 @@ def test_relu_cross_entropy_network_generalizes_with_default_learning_rate(workd
 def test_a_network_that_learned_nothing_says_so(workdir):
     args = ["model.hidden_layer_sizes=[64]", "model.activation=relu", "model.loss=cross_entropy"]
     args += ["model.learning_rate=3.0", "model.max_epochs=3", "train.progress=false"]
-    result = run_cli(workdir, *args)
+    result = run_cli(workdir, *args, "train.record_examples=false")
     assert result.returncode == 0, result.stderr  # a real result, if a useless one
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 2 and "learned nothing" in warnings[0] and "dead" in warnings[1]
