@@ -85,13 +85,13 @@ def test_same_seed_same_numbers_different_seed_different(finished_run, tmp_path)
 
 
 # The command line's way with a bad value: one line, exit 1, no store made. Two settings
-# errors and the stores it cannot use run the real command (a process start each); what the
-# settings edge says of each other bad value is checked in this process, below.
+# errors and the stores it cannot use run the real command (a process start each: slow); what
+# the settings edge says of each other bad value is checked in this process, below.
 @pytest.mark.parametrize(
     "override, words",
     [
-        ("model.learning_rate=-1", "model.learning_rate"),
-        ("+modle.foo=1", "modle is not a setting"),
+        pytest.param("model.learning_rate=-1", "model.learning_rate", marks=SLOW),
+        pytest.param("+modle.foo=1", "modle is not a setting", marks=SLOW),
         pytest.param(
             "mlflow.tracking_uri=bogus://x", "MLflow cannot use the store 'bogus://x'", marks=SLOW
         ),

@@ -47,9 +47,10 @@ def _pngs(client, run_id: str, folder: str | None = None) -> dict[str, bytes]:
     return found
 
 
-@pytest.fixture(params=["workers", "here"])
+@pytest.fixture(params=[pytest.param("workers", marks=pytest.mark.slow), "here"])
 def mode(request, monkeypatch):
-    """The worker processes, and drawing in the run's process (MEMLAB_FIGURE_WORKERS=0)."""
+    """The worker processes, and drawing in the run's process (MEMLAB_FIGURE_WORKERS=0). The
+    workers' cases are slow (a fork server and its imports each): the fast tests draw here."""
     figure_pool.close()
     monkeypatch.setenv("MEMLAB_FIGURE_WORKERS", "2" if request.param == "workers" else "0")
     yield request.param
