@@ -35,6 +35,8 @@ def test_run_is_recorded_completely(finished_run):
     assert len(runs) == 1
     run = runs.iloc[0]
     assert run["status"] == "FINISHED"
+    # train.workers=auto is what MEMLAB_TRAIN_WORKERS says (1, from helpers.clean_env), recorded
+    assert run["params.train.workers"] == "1"
     # The whole composed config, as dotted keys that are valid Hydra overrides.
     assert run["params.model.learning_rate"] == "3.0"
     assert run["params.model.hidden_layer_sizes"] == "[16,16]"
