@@ -17,8 +17,10 @@ import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DPI = 100
@@ -80,6 +82,17 @@ def axes_title(ax, text: str, fontsize: float = 12.0) -> None:
     ax.set_title(wrapped(text, 0.85 * ax.figure.get_figwidth(), fontsize), fontsize=fontsize)
 
 
+def write_png(fig: Figure, handle: BinaryIO) -> None:
+    """Draw ``fig`` once and write it to the binary file ``handle`` as a PNG.
+
+    Once: the Agg canvas lays the figure out (constrained layout) as it draws it, where
+    ``Figure.savefig`` draws it twice, the first time only to lay it out; the pixels and the
+    file's bytes are the same. zlib's fastest level: a third less time on a busy picture, a
+    few % more bytes.
+    """
+    FigureCanvasAgg(fig).print_png(handle, pil_kwargs={"compress_level": 1})
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as a PNG at ``path``, creating the parent directory.
 
@@ -106,8 +119,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes the file private; a figure is for sharing
         with os.fdopen(fd, "wb") as handle:
-            # zlib's fastest level: a third less time on a busy picture, a few % more bytes
-            fig.savefig(handle, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
+            write_png(fig, handle)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -179,9 +179,10 @@ def _warm_up() -> None:
     """Draw a small figure with text: the fonts and matplotlib's caches, ready for the run's."""
     import io
 
+    from pipeline.report.canvas import write_png
     from pipeline.report.figures import learning_curves
 
-    learning_curves({"train_loss": [1.0, 0.5]}, title="warm").savefig(io.BytesIO(), format="png")
+    write_png(learning_curves({"train_loss": [1.0, 0.5]}, title="warm"), io.BytesIO())
 
 
 def _retire_pool() -> None:
