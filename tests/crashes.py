@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-from helpers import clean_env, processes_marked, store_uri
+from helpers import clean_env, processes_marked, start_cli, store_uri
 from records import differences, snapshot
 
 # The flagship, small: two arms of 6 epochs, a checkpoint every 2, every figure and the model.
@@ -46,7 +44,7 @@ RECORDING = [
 
 def job(
     workdir: Path, *extra: str, kill_at: str | None = None, marker: str = "", drawn: str = "workers"
-) -> subprocess.Popen:
+):
     """``python -m pipeline JOB`` in ``workdir`` (its own store), folder ``workdir/job``; its
     figures ``drawn`` by memlab's figure ``"workers"``, or ``"here"`` in the run's process (the
     training points: a kill there finds no figure to draw, and the workers cost each job their
@@ -56,12 +54,10 @@ def job(
                     MEMLAB_TEST_MARKER=marker)  # fmt: skip
     if kill_at:
         env["MEMLAB_KILL_AT"] = kill_at
-    command = [sys.executable, "-m", "pipeline", *JOB, f"hydra.run.dir={workdir / 'job'}", *extra]
-    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return start_cli(workdir, *JOB, f"hydra.run.dir={workdir / 'job'}", *extra, env=env)
 
 
-def finished(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+def finished(process, timeout: float = 300) -> tuple[int, str]:
     _, stderr = process.communicate(timeout=timeout)
     return process.returncode, stderr
 

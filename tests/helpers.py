@@ -2,7 +2,9 @@
 environment and command line of a subprocess, and what a run's store holds.
 
 Test modules import them as ``from helpers import ...`` (pytest puts tests/ on sys.path, as for
-``records`` and ``servers``); nothing imports conftest.
+``records`` and ``servers``); nothing imports conftest. ``run_cli``, ``run_module`` and
+``start_cli`` run memlab's commands forked from a preloaded interpreter where they can
+(``prefork.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import prefork
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -61,15 +65,26 @@ def run_module(
     module: str, workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     """``python -m MODULE ARGS`` in ``workdir`` (environment: ``clean_env()`` unless given),
-    its output captured as text."""
+    its output captured as text. memlab's modules run forked from a preloaded interpreter where
+    their environment allows (``prefork.py``)."""
+    env = clean_env() if env is None else env
+    if module.split(".")[0] == "pipeline":
+        return prefork.run(["-m", module, *args], workdir, env, clean_env(), timeout)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=workdir,
-        env=clean_env() if env is None else env,
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def start_cli(workdir: Path, *args: str, env: dict[str, str] | None = None):
+    """``python -m pipeline ARGS`` in ``workdir``, started (a ``subprocess.Popen``, or one forked
+    from a preloaded interpreter: ``prefork.py``), stdout and stderr piped as text."""
+    env = clean_env() if env is None else env
+    return prefork.start(["-m", "pipeline", *args], workdir, env, clean_env())
 
 
 def run_cli(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

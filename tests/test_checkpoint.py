@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
-from helpers import clean_env, run_cli, search, store_uri
+from helpers import run_cli, search, start_cli, store_uri
 
 from pipeline.models.numpy_mlp import NumpyMLP
 from pipeline.runtime.checkpoints import Checkpoints
@@ -116,10 +114,7 @@ def test_sigterm_then_the_same_command_finishes_the_same_run_with_the_same_bits(
 
     folder = workdir / "job"
     command = [*FLAGSHIP, "train.checkpoint_every=5", f"hydra.run.dir={folder}"]
-    job = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *command], cwd=workdir, env=clean_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    job = start_cli(workdir, *command)
     probe = folder / "checkpoint" / "probe.json"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and job.poll() is None:

@@ -8,8 +8,6 @@ One server (and one PostgreSQL) is shared by the module; the auth + S3 variant s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +16,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from helpers import clean_env, run_module
+from helpers import clean_env, run_module, start_cli
 from servers import Proxy, need_postgres, s3_stand_in, server_folder, tracking_server
 
 # No per-example record: these tests are about the server, and it is five of an arm's eight figures.
@@ -96,14 +94,11 @@ def test_artifacts_are_stored_through_the_server_and_a_model_reloads_from_a_clie
 @pytest.mark.slow
 def test_metrics_survive_a_server_that_goes_away_for_a_few_seconds(server, tmp_path):
     proxy = Proxy(server["url"])
-    run = subprocess.Popen(
-        [
-            sys.executable, "-m", "pipeline", "model.max_epochs=300", "train.progress=false",
-            "train.record_examples=false",  # the epochs are looked at, not the examples
-            f"mlflow.tracking_uri={proxy.url}", "mlflow.experiment_name=outage",
-        ],
-        cwd=tmp_path, env=clean_env("AWS_"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+    run = start_cli(
+        tmp_path, "model.max_epochs=300", "train.progress=false",
+        "train.record_examples=false",  # the epochs are looked at, not the examples
+        f"mlflow.tracking_uri={proxy.url}", "mlflow.experiment_name=outage",
+        env=clean_env("AWS_"),
     )  # fmt: skip
     client = mlflow.MlflowClient(server["url"])
     deadline = time.monotonic() + 120

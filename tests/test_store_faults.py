@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import prefork
 import pytest
 from helpers import clean_env, run_cli
 
@@ -229,10 +230,7 @@ def _told(
     sleeps = workdir / "sleeps.txt"
     sleeps.unlink(missing_ok=True)
     env = {**(clean_env() if env is None else env), "MEMLAB_TEST_SLEEPS": str(sleeps)}
-    done = subprocess.run(
-        [sys.executable, "-c", COUNTING_SLEEPS, *args], cwd=workdir, env=env,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = prefork.run(["-c", COUNTING_SLEEPS, *args], workdir, env, clean_env(), timeout=300)
     told = sleeps.read_text().splitlines() if sleeps.exists() else []
     return done, [line for line in told if "site-packages" in line]
 
@@ -295,16 +293,7 @@ def test_many_processes_make_a_new_store_at_once(tmp_path, jobs=8):
     uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
     code = f"from pipeline.tracking import store; print(store.configure({uri!r}, 'memlab'))"
     env = clean_env()
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-c", code],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for _ in range(jobs)
-    ]
+    started = [prefork.start(["-c", code], tmp_path, env, env) for _ in range(jobs)]
     answers = [p.communicate(timeout=300) for p in started]
     failed = [err for p, (_, err) in zip(started, answers, strict=True) if p.returncode]
     assert not failed, failed[0][-2000:]
