@@ -30,6 +30,7 @@ import atexit
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -197,6 +198,7 @@ def _stop() -> None:
     if _server is not None and _server.poll() is None:
         _server.terminate()
         _server.wait(timeout=30)
+    shutil.rmtree(os.path.dirname(_socket), ignore_errors=True)
 
 
 class Forked:

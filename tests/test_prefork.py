@@ -9,7 +9,12 @@ import subprocess
 import sys
 
 import prefork
+import pytest
 from helpers import clean_env
+
+# Fresh interpreters beside forked ones, and a server of their own where no other test has
+# started one: seconds of CPU that `make test-fast` does without.
+pytestmark = pytest.mark.slow
 
 
 def fresh(workdir, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -42,8 +47,8 @@ def test_a_forked_run_prints_and_exits_as_a_fresh_one(tmp_path):
 def test_a_forked_run_killed_reads_as_killed(tmp_path):
     command = ["-m", "pipeline", "model.max_epochs=100000"]
     process = prefork.start(command, tmp_path, clean_env(), clean_env())
-    assert isinstance(process, prefork.Forked)
     process.kill()
     assert process.wait(timeout=60) == -signal.SIGKILL
+    assert isinstance(process, prefork.Forked)
     process.kill()  # ended: a no-op, never a signal to whatever has its pid now
     assert process.communicate(timeout=60)[0] == ""
