@@ -137,6 +137,24 @@ def test_a_program_started_as_a_script_draws_in_its_own_process(tmp_path, monkey
     assert int(as_module.stdout) >= 1, as_module.stderr
 
 
+@pytest.mark.parametrize("workers", ["0", pytest.param("1", marks=pytest.mark.slow)])
+def test_a_process_that_drew_figures_leaves_no_folder_behind(tmp_path, workers):
+    """Drawn by a worker or by the process itself, a figure waits in a temporary folder until
+    it is logged; the folder goes when the process ends."""
+    import prefork
+    from helpers import clean_env
+
+    code = (
+        "from pipeline.runtime import figure_pool\n"
+        "job = ('c.png', 'figures.learning_curves', ({'train_loss': [1.0]},), {})\n"
+        "print(figure_pool.result(figure_pool.submit(job), job))\n"
+    )
+    env = clean_env(figure_workers=workers, TMPDIR=str(tmp_path))
+    done = prefork.run(["-c", code], tmp_path, env, clean_env(), timeout=120)
+    assert done.returncode == 0 and "c.png" in done.stdout, done.stderr  # it drew
+    assert list(tmp_path.glob("memlab-figures-*")) == []
+
+
 @pytest.mark.slow
 def test_a_run_whose_figures_are_named_never_loads_matplotlib(tmp_path):
     """Named builders are imported by the workers: the run's process is spared matplotlib."""

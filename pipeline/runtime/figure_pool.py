@@ -141,7 +141,6 @@ def _open_pool(n: int) -> None:
             for _ in range(n):  # each submit finds no idle worker and starts one
                 pool.submit(_warm_up)
             _pool = pool
-            atexit.register(close)
     except Exception:  # no processes to be had here (no /dev/shm, a process limit): draw here
         _pool = None
     finally:
@@ -149,9 +148,12 @@ def _open_pool(n: int) -> None:
 
 
 def _new_folder() -> Path:
+    """The folder the figures wait in until they are logged; :func:`close` removes it (and
+    stops the workers) as the process ends, whether they drew or the run's process did."""
     global _folder
     if _folder is None:
         _folder = Path(tempfile.mkdtemp(prefix="memlab-figures-"))
+        atexit.register(close)
     return _folder
 
 
