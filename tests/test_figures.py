@@ -202,6 +202,26 @@ def test_save_figure_writes_png_atomically(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["plot.png"]
 
 
+def test_a_figure_is_drawn_once_into_the_bytes_savefig_would_write(tmp_path, monkeypatch):
+    """``savefig`` draws a laid-out figure twice (once only to lay it out); the canvas once."""
+    import io
+
+    def build() -> Figure:
+        cm = np.arange(16).reshape(4, 4)
+        return figures.confusion_matrix_figure(cm, title="a long title\nand its run")
+
+    reference = io.BytesIO()
+    build().savefig(reference, format="png", dpi=canvas.DPI, pil_kwargs={"compress_level": 1})
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(
+        Figure, "draw", lambda fig, renderer: draws.append(1) or original(fig, renderer)
+    )
+    canvas.save_figure(build(), tmp_path / "cm.png")
+    assert len(draws) == 1
+    assert (tmp_path / "cm.png").read_bytes() == reference.getvalue()
+
+
 def test_save_figure_rejects_non_png_path(tmp_path):
     fig = sweep_figures.metric_vs([0, 1], {"a": [0, 1]}, xlabel="x", ylabel="y")
     with pytest.raises(ValueError, match=r"\.png"):
