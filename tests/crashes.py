@@ -46,12 +46,15 @@ def job(
     workdir: Path, *extra: str, kill_at: str | None = None, marker: str = "", drawn: str = "workers"
 ):
     """``python -m pipeline JOB`` in ``workdir`` (its own store), folder ``workdir/job``; its
-    figures ``drawn`` by memlab's figure ``"workers"``, or ``"here"`` in the run's process (the
-    training points: a kill there finds no figure to draw, and the workers cost each job their
-    fork server's imports and warm-up)."""
-    figure_workers = None if drawn == "workers" else "0"
-    env = clean_env("MEMLAB_KILL", figure_workers=figure_workers, train_workers=None,
-                    MEMLAB_TEST_MARKER=marker)  # fmt: skip
+    figures ``drawn`` by memlab's figure ``"workers"`` while its control arm trains in a worker
+    (memlab's default on two cores or more), or ``"here"``: drawn and trained in the run's
+    process, one arm after another (the training points: a kill there finds no figure to draw,
+    and the worker's fork server costs each job about 4.5 CPU-seconds of imports, while the
+    record is the same either way: the run's process tells, checkpoints and records each arm in
+    its turn, ``pipeline.study.run.run_study``)."""
+    here = drawn == "here"  # else memlab's defaults: the job's cores
+    env = clean_env("MEMLAB_KILL", figure_workers="0" if here else None,
+                    train_workers="1" if here else None, MEMLAB_TEST_MARKER=marker)  # fmt: skip
     if kill_at:
         env["MEMLAB_KILL_AT"] = kill_at
     return start_cli(workdir, *JOB, f"hydra.run.dir={workdir / 'job'}", *extra, env=env)

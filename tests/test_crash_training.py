@@ -18,9 +18,9 @@ from records import differences, snapshot
 
 pytestmark = pytest.mark.slow
 
-# Its points come before any figure is drawn, so its runs draw their own (the random moment
-# may fall among them; test_crash_recording.py kills the figure workers too). The control arm
-# still trains in a worker on two cores or more.
+# Its points come before any figure is drawn, so its runs draw their own and train both arms
+# in their own process (the random moment may fall among the figures). test_crash_recording.py
+# kills jobs whose figure workers draw and whose control arm trains in a worker.
 DRAWN = "here"
 
 
