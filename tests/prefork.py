@@ -19,6 +19,11 @@ command line names ``numerics``, is started as a fresh interpreter instead (:fun
 So are the tests of the interpreter's own start (``test_quick_exit``, ``--help``, a Ctrl-C
 from a terminal, a bare environment), which call ``subprocess`` themselves.
 
+Another program's commands can be forked too: :meth:`Server.python` writes a ``python`` that,
+first on that program's PATH, forks ``python -m pipeline...`` from a server that imported a
+project's code (``dvc repro``'s stages in a copy of the project, ``test_dvc.py``) and execs the
+real interpreter for anything else, or when the code changed since the server imported it.
+
 The server reports a child's end without reaping it (``waitid(WNOWAIT)``); it reaps it when
 the test has read the status and closed the connection, so that a signal the test sends to
 a run that has just ended can only reach that run's zombie, never a new process with its pid.
@@ -29,6 +34,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import pathlib
 import select
 import shutil
 import signal
@@ -47,9 +53,12 @@ POLL = 0.02  # seconds between the server's looks at its children
 
 
 # ------------------------------------------------------------------ the server (a script)
-def serve(path: str) -> None:
+def serve(path: str, root: str | None = None) -> None:
     """Preload, then fork a run per request on the socket ``path``, until the test worker
-    that started this process is gone."""
+    that started this process is gone. ``root``: the project whose ``pipeline`` the runs are
+    (a copy's, as ``python -m`` in that folder finds it); None: the installed one."""
+    if root is not None:
+        sys.path.insert(0, root)
     import pipeline  # noqa: F401  (first: the BLAS kernel, as in every entry point)
 
     for module in ("numpy", "hydra", "omegaconf", "mlflow", "mlflow.pyfunc", "mlflow.sklearn",
@@ -136,9 +145,55 @@ def _run(request: dict, fds: list[int]) -> None:
 
 
 # ------------------------------------------------------------------ the test's side
-_server: subprocess.Popen | None = None
-_socket: str = ""
-_environment: dict[str, str] = {}
+class Server:
+    """A server process (this file as a script) with environment ``env``; ``root``: the project
+    folder whose ``pipeline`` it preloads (None: the installed one). Stopped by :meth:`stop`,
+    or when the test worker that started it ends."""
+
+    def __init__(self, env: dict[str, str], root=None) -> None:
+        self.folder = tempfile.mkdtemp(prefix="memlab-prefork-")
+        self.socket = os.path.join(self.folder, "socket")
+        self.environment = dict(env)
+        self.root = root and str(root)
+        self.code = _code(self.root)  # what the server imports, as it starts
+        command = [sys.executable, __file__, self.socket, *([str(root)] if root else [])]
+        with open(os.path.join(self.folder, "server.log"), "w") as log:
+            self.process = subprocess.Popen(command, env=env, cwd=root or self.folder,
+                                            stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not os.path.exists(self.socket) and self.process.poll() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the test's prefork server did not start: see {self.folder}")
+            time.sleep(0.05)
+
+    def forks(self, env: dict[str, str]) -> bool:
+        """Whether a run with environment ``env`` can be forked by this server."""
+        return self.process.poll() is None and _startup(env) == _startup(self.environment)
+
+    def python(self) -> str:
+        """A folder with a ``python`` that runs ``python -m pipeline...`` forked by this server
+        when it can (:func:`shim`) and is the real interpreter otherwise: first on a PATH, it
+        serves the commands of another program (``dvc repro``'s stages)."""
+        folder = os.path.join(self.folder, "bin")
+        os.makedirs(folder, exist_ok=True)
+        script = os.path.join(folder, "python")
+        server = (self.socket, _startup(self.environment), self.root, self.code)
+        with open(script, "w") as out:
+            out.write(f"#!{sys.executable} -S\nimport sys\n"
+                      f"sys.path.insert(0, {os.path.dirname(__file__)!r})\nimport prefork\n"
+                      f"prefork.shim({sys.executable!r}, *{server!r})\n")  # fmt: skip
+        os.chmod(script, 0o755)
+        return folder
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_server: Server | None = None  # this test worker's, for memlab's commands (started on first use)
 
 
 def start(command, cwd, env: dict[str, str], server_env: dict[str, str]):
@@ -152,7 +207,7 @@ def start(command, cwd, env: dict[str, str], server_env: dict[str, str]):
         pipe = subprocess.PIPE
         return subprocess.Popen([sys.executable, *command], cwd=cwd, env=env, stdout=pipe,
                                 stderr=pipe, text=True)  # fmt: skip
-    return Forked(command, cwd, env)
+    return Forked(command, cwd, env, _server.socket)
 
 
 def run(command, cwd, env, server_env, timeout: float) -> subprocess.CompletedProcess:
@@ -174,43 +229,70 @@ def _startup(env: dict[str, str]) -> dict[str, str]:
 def _server_for(env: dict[str, str], server_env: dict[str, str]) -> bool:
     """Whether this test worker's server can fork a run with ``env`` (started on first use;
     ``MEMLAB_TEST_PREFORK=0`` turns it off: every run a fresh interpreter)."""
-    global _server, _socket, _environment
-    if os.environ.get("MEMLAB_TEST_PREFORK", "1") == "0":
+    global _server
+    if not enabled():
         return False
     if _server is None:
-        folder = tempfile.mkdtemp(prefix="memlab-prefork-")
-        _socket = os.path.join(folder, "socket")
-        _environment = dict(server_env)
-        with open(os.path.join(folder, "server.log"), "w") as log:
-            _server = subprocess.Popen([sys.executable, __file__, _socket], env=server_env,
-                                       cwd=folder, stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
-        atexit.register(_stop)
-        deadline = time.monotonic() + 120
-        while not os.path.exists(_socket) and _server.poll() is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the test's prefork server did not start: see {folder}")
-            time.sleep(0.05)
-    return _server.poll() is None and _startup(env) == _startup(_environment)
+        _server = Server(server_env)
+        atexit.register(_server.stop)
+    return _server.forks(env)
 
 
-def _stop() -> None:
-    if _server is not None and _server.poll() is None:
-        _server.terminate()
-        _server.wait(timeout=30)
-    shutil.rmtree(os.path.dirname(_socket), ignore_errors=True)
+def enabled() -> bool:
+    """Whether the tests fork memlab's commands (``MEMLAB_TEST_PREFORK=0``: never)."""
+    return os.environ.get("MEMLAB_TEST_PREFORK", "1") != "0"
+
+
+def _code(root: str | None) -> str:
+    """A digest of the code in ``root``'s ``pipeline`` package ("": no root)."""
+    if root is None:
+        return ""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(pathlib.Path(root, "pipeline").rglob("*.py")):
+        digest.update(f"{path}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def shim(python: str, socket_path: str, startup: dict, root: str | None, imported: str) -> None:
+    """Be ``python ARGS`` (this process's ``sys.argv``): a memlab module (``-m pipeline...``)
+    in an environment whose start-up variables are ``startup`` is forked by the server at
+    ``socket_path``, with this process's stdout and stderr, and this process ends as it does;
+    anything else execs the interpreter ``python``. So does a run of ``root``'s code when it
+    is no longer the code the server ``imported`` (:func:`_code`)."""
+    args = sys.argv[1:]
+    memlab = len(args) > 1 and args[0] == "-m" and args[1].split(".")[0] == "pipeline"
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if not memlab or any("numerics" in a for a in args) or _startup({**os.environ}) != startup:
+            raise OSError("not for the server")
+        if _code(root) != imported:
+            raise OSError("the code changed since the server imported it")
+        conn.connect(socket_path)
+    except OSError:  # or the server is gone
+        os.execv(python, [python, *args])
+    payload = json.dumps({"command": args, "cwd": os.getcwd(), "env": {**os.environ}}).encode()
+    conn.sendall(struct.pack("!I", len(payload)))
+    socket.send_fds(conn, [payload], [1, 2])
+    replies = conn.makefile("rb")
+    _pid, code = int(replies.readline()), int(replies.readline())  # its pid, then how it ended
+    if code < 0:  # killed by a signal: so is this process
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
 
 
 class Forked:
     """A run forked by the server, used as a ``subprocess.Popen`` with text pipes is."""
 
-    def __init__(self, command: list[str], cwd, env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], cwd, env: dict[str, str], socket_path: str) -> None:
         self.args = [sys.executable, *command]
         self.returncode: int | None = None
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._conn.connect(_socket)
+        self._conn.connect(socket_path)
         payload = json.dumps({"command": command, "cwd": str(cwd), "env": env}).encode()
         self._conn.sendall(struct.pack("!I", len(payload)))
         socket.send_fds(self._conn, [payload], [out_w, err_w])
@@ -297,4 +379,4 @@ class Forked:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(*sys.argv[1:3])

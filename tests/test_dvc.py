@@ -5,7 +5,8 @@ Fast tests check the wiring: each stage imports exactly the code and reads exact
 bytes, a saved model predicts as it did when trained, and the probe stages build the same
 arms as ``python -m pipeline``. The slow tests run the real ``dvc repro`` and ``dvc exp run``
 in a temporary git repository copy of the project, with tiny settings (3 epochs on digits),
-recording into that copy's own MLflow store.
+recording into that copy's own MLflow store; its stages run forked from a process that has
+imported the copy's code (``tests/prefork.py``). The fresh clone's run fresh interpreters.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import prefork
 import pytest
 import yaml
 from helpers import ROOT, clean_env
@@ -242,9 +244,17 @@ def test_the_saved_split_says_what_the_data_is(tmp_path):
 
 
 # ------------------------------------------------------------------ real DVC runs (slow)
-def _env() -> dict[str, str]:
+# A project copy's stages (``python -m pipeline.stages...``) forked from a server that has
+# imported the copy's code and the libraries, as the CLI's runs are (tests/prefork.py): each
+# stage would spend three to four of its CPU-seconds importing them again.
+FORKED: dict[Path, str] = {}  # project: the folder of its server's ``python``
+
+
+def _env(repo: Path | None = None) -> dict[str, str]:
     env = clean_env("DVC_", pythonpath=None)  # PYTHONPATH as inherited: the copy runs its code
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python`
+    if repo in FORKED:
+        env["PATH"] = f"{FORKED[repo]}{os.pathsep}{env['PATH']}"
     env["DVC_NO_ANALYTICS"] = "1"
     return env
 
@@ -252,7 +262,7 @@ def _env() -> dict[str, str]:
 def run(repo: Path, *args: str) -> str:
     """Run a command in ``repo``; its output, or a test failure that shows it."""
     done = subprocess.run(
-        args, cwd=repo, env=_env(), capture_output=True, text=True, timeout=900, check=False
+        args, cwd=repo, env=_env(repo), capture_output=True, text=True, timeout=900, check=False
     )
     assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
@@ -268,7 +278,8 @@ def ran(output: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A git repository copy of the project, after its first ``dvc repro`` (committed)."""
+    """A git repository copy of the project, after its first ``dvc repro`` (committed), with
+    a prefork server for its stages while the module's tests run."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     repo = tmp_path_factory.mktemp("project")
@@ -284,10 +295,18 @@ def project(tmp_path_factory):
     run(repo, "git", "config", "user.name", "memlab test")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "project")
-    first = dvc(repo, "repro")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "results")
-    return repo, first
+    server = prefork.Server(_env(repo), root=repo) if prefork.enabled() else None
+    if server is not None:
+        FORKED[repo] = server.python()
+    try:
+        first = dvc(repo, "repro")
+        run(repo, "git", "add", "-A")
+        run(repo, "git", "commit", "-qm", "results")
+        yield repo, first
+    finally:
+        FORKED.pop(repo, None)
+        if server is not None:
+            server.stop()
 
 
 @pytest.mark.slow
