@@ -243,6 +243,14 @@ def enabled() -> bool:
     return os.environ.get("MEMLAB_TEST_PREFORK", "1") != "0"
 
 
+def _request(conn: socket.socket, command, cwd, env: dict[str, str], fds: list[int]) -> None:
+    """Ask the server on ``conn`` to fork ``python COMMAND`` in ``cwd`` with ``env``, its stdout
+    and stderr the descriptors ``fds`` (what :func:`_receive` reads)."""
+    payload = json.dumps({"command": command, "cwd": str(cwd), "env": env}).encode()
+    conn.sendall(struct.pack("!I", len(payload)))
+    socket.send_fds(conn, [payload], fds)
+
+
 def _code(root: str | None) -> str:
     """A digest of the code in ``root``'s ``pipeline`` package ("": no root)."""
     if root is None:
@@ -272,9 +280,7 @@ def shim(python: str, socket_path: str, startup: dict, root: str | None, importe
         conn.connect(socket_path)
     except OSError:  # or the server is gone
         os.execv(python, [python, *args])
-    payload = json.dumps({"command": args, "cwd": os.getcwd(), "env": {**os.environ}}).encode()
-    conn.sendall(struct.pack("!I", len(payload)))
-    socket.send_fds(conn, [payload], [1, 2])
+    _request(conn, args, os.getcwd(), {**os.environ}, [1, 2])
     replies = conn.makefile("rb")
     _pid, code = int(replies.readline()), int(replies.readline())  # its pid, then how it ended
     if code < 0:  # killed by a signal: so is this process
@@ -293,9 +299,7 @@ class Forked:
         err_r, err_w = os.pipe()
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._conn.connect(socket_path)
-        payload = json.dumps({"command": command, "cwd": str(cwd), "env": env}).encode()
-        self._conn.sendall(struct.pack("!I", len(payload)))
-        socket.send_fds(self._conn, [payload], [out_w, err_w])
+        _request(self._conn, command, cwd, env, [out_w, err_w])
         os.close(out_w)
         os.close(err_w)
         self._reply = b""
