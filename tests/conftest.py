@@ -1,4 +1,5 @@
-"""Shared fixtures: a working directory for the real CLI, HTTP mirrors, and MLflow stores.
+"""Shared fixtures: a working directory for the real CLI, HTTP mirrors, and MLflow stores; and
+how a test worker ends.
 
 Plain helpers (running the CLI, the subprocess environment, reading a store) are in
 ``helpers.py``; test modules import them from there, never from this file.
@@ -6,9 +7,13 @@ Plain helpers (running the CLI, the subprocess environment, reading a store) are
 
 from __future__ import annotations
 
+import atexit
 import functools
 import http.server
+import logging
+import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -20,6 +25,26 @@ from helpers import QuietHandler  # imports no NumPy (see below)
 import pipeline.numerics
 
 pipeline.numerics.apply(None)
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker
+        atexit.register(_end_without_teardown)
+
+
+def _end_without_teardown() -> None:
+    """A test worker's last exit handler: end at once, as ``python -m pipeline`` ends
+    (``pipeline.runtime.quick_exit``), instead of spending seconds freeing, one by one, the
+    objects that the libraries of hundreds of tests made. The suite waits for every worker to
+    end; its results were sent before this. The handlers registered later (MLflow's, the fork
+    servers' stop) have run by now; of those registered before it, ``logging``'s is run here."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 @pytest.fixture
