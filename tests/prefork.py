@@ -10,7 +10,8 @@ loads) and then forks a child for each run: the child takes the test's pipes as 
 and stderr, its folder, its environment and command line (``sys.argv``, ``sys.orig_argv``),
 and runs the module as ``python -m`` does (``runpy``), ending as that interpreter would
 (``sys.exit``, an uncaught exception, a signal). It is the same code from the command line
-on; only the interpreter's start and the third-party imports are shared.
+on; only the interpreter's start, the third-party imports and MLflow's map of the installed
+packages (a CPU-second of every run that logs a model) are shared.
 
 What a fresh interpreter decides as it starts or as NumPy loads cannot change in a fork: a run
 whose environment differs from the server's in such a variable (``PYTHON*``, BLAS and OpenMP
@@ -64,8 +65,11 @@ def serve(path: str, root: str | None = None) -> None:
     for module in ("numpy", "hydra", "omegaconf", "mlflow", "mlflow.pyfunc", "mlflow.sklearn",
                    "mlflow.store.tracking.sqlalchemy_store", "sklearn.base",
                    "sklearn.neural_network", "sklearn.datasets", "scipy.stats", "pandas",
-                   "matplotlib.figure", "matplotlib.backends.backend_agg"):  # fmt: skip
+                   "matplotlib.figure", "matplotlib.backends.backend_agg",
+                   # imported by every run on its way (tqdm's, MLflow's git tag and tracing)
+                   "IPython", "git", "mlflow.tracing.processor.otel"):  # fmt: skip
         __import__(module)
+    _know_the_installed_packages()
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(f"{path}.new")
@@ -105,6 +109,18 @@ def serve(path: str, root: str | None = None) -> None:
                 except OSError:  # the test is gone
                     os.waitpid(pid, 0)
                     conn.close()
+
+
+def _know_the_installed_packages() -> None:
+    """Make MLflow's map of the installed distributions and their modules, as a run makes it
+    when it logs its first model (to warn of requirements this environment does not meet):
+    ``importlib.metadata`` reads every distribution's file list, about a CPU-second a run.
+    Like an import, it depends on nothing but what is installed, and it records nothing."""
+    from mlflow.utils import requirements_utils
+
+    make = getattr(requirements_utils, "_init_packages_to_modules_map", None)
+    if make is not None:  # MLflow's private helper: a version without it makes no map here
+        make()
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
