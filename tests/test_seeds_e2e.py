@@ -69,6 +69,9 @@ def test_three_seed_sweep_leaves_its_interval_on_the_parent_and_in_the_report(wo
 
 @pytest.mark.slow
 def test_several_configurations_get_one_aggregate_run_each(workdir):
+    """Jobs grouped by configuration as the store has them. The basic launcher runs them here,
+    one after another in the sweep's process (the three-seed sweep above runs in joblib's
+    worker processes): the grouping reads the store, whichever launcher ran the jobs."""
     result = run_cli(
         workdir,
         "-m",
@@ -76,8 +79,6 @@ def test_several_configurations_get_one_aggregate_run_each(workdir):
         "probe.labels.fraction=0.0,1.0",
         "seed=0,1",
         "split.seed=0",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
         *TINY,
     )
     assert result.returncode == 0, result.stderr
