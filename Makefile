@@ -38,9 +38,10 @@ run: $(STAMP) ## run the main job: random labels vs. true labels, logged to MLfl
 	$(PY) -m pipeline +experiment=shuffled_labels
 
 # The tests on every core (pytest-xdist), a test file to each free worker, so that a module's
-# costly fixtures (servers, sweeps, a project copy) are made once. TEST_WORKERS=0: one process.
+# costly fixtures (servers, sweeps, a project copy) are made once; in the order tests/conftest.py
+# gives the files (the slowest first). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= auto
-PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP) ## run every test, slow ones included
 	$(PYTEST)

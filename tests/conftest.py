@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,20 @@ from helpers import QuietHandler  # imports no NumPy (see below)
 import pipeline.numerics
 
 pipeline.numerics.apply(None)
+
+
+@pytest.hookimpl(trylast=True)  # after ``-m``'s deselection: the tests that will run
+def pytest_collection_modifyitems(config, items):
+    """The files with the most slow tests first, then the others with the most tests first;
+    each file's tests in their order. ``--dist loadfile --no-loadscope-reorder`` hands the
+    files out to the workers in this order, so that the suite ends on short files that even
+    out the workers, not on a long one (an end-to-end file has few tests, and pytest-xdist's
+    own order, most tests first, left the longest of them for last)."""
+    slow, tests = Counter(), Counter()
+    for item in items:
+        tests[item.path] += 1
+        slow[item.path] += item.get_closest_marker("slow") is not None
+    items.sort(key=lambda item: (-slow[item.path], -tests[item.path], str(item.path)))
 
 
 def pytest_configure(config):
